@@ -1,0 +1,55 @@
+"""create_app(settings): the FastAPI application and the components its lifespan wires together.
+
+Each component is an async context manager ``(app) -> ...`` that puts what it owns on ``app.state`` and may add a
+readiness check to ``app.state.checks``. They start in order and stop in reverse, so the pipeline drains into
+the store before the store closes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+
+from gateway import __version__, health
+from gateway.auth import endpoints as auth
+from gateway.config import Settings
+from gateway.db.lifespan import registry_component
+from gateway.device_types import endpoints as device_types
+from gateway.devices import endpoints as devices
+from gateway.errors import install_handlers
+from gateway.storage.lifespan import store_component
+
+Component = Callable[[FastAPI], AbstractAsyncContextManager[object]]
+
+COMPONENTS: list[Component] = [registry_component, store_component]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        async with AsyncExitStack() as stack:
+            for component in COMPONENTS:
+                await stack.enter_async_context(component(app))
+            yield
+
+    app = FastAPI(
+        title="iot-gateway",
+        version=__version__,
+        summary="Ingestion gateway for fleets of ESP32 microcontrollers",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.checks = {}
+    install_handlers(app)
+    app.include_router(health.router)
+    for router in (auth.router, devices.router, device_types.router):
+        app.include_router(router, prefix="/api/v1")
+    app.include_router(auth.jwks_router)
+    logging.getLogger("gateway").setLevel(settings.log_level.upper())
+    return app

@@ -1,0 +1,1 @@
+"""The write path: transports decode and authenticate, validate checks, the pipeline stores durably."""

@@ -1,0 +1,61 @@
+"""The two small contracts every store implements: a sink that writes batches, a reader that answers queries.
+
+A sink only writes a batch and closes; buffering, retries and backpressure belong to the pipeline. Writing the
+same device, metric and timestamp again overwrites the same point, so a replay after a fault is idempotent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+Value = float | int | bool | str
+Aggregate = Literal["mean", "min", "max", "count", "last"]
+AGGREGATES: tuple[Aggregate, ...] = ("mean", "min", "max", "count", "last")
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One validated sample of one device: several metrics at one instant (epoch milliseconds, UTC)."""
+
+    device_id: str
+    ts_ms: int
+    values: Mapping[str, Value]
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    ts_ms: int
+    value: Value
+
+
+class Sink(Protocol):
+    async def write(self, batch: Sequence[Reading]) -> None:
+        """Store every reading of the batch or raise; partial writes are repaired by the replay."""
+
+    async def close(self) -> None: ...
+
+
+class Reader(Protocol):
+    async def latest(self, device_ids: Sequence[str]) -> dict[str, dict[str, Point]]:
+        """The newest value of every metric of each device that has any."""
+
+    async def series(
+        self,
+        device_id: str,
+        metric: str,
+        start_ms: int,
+        end_ms: int,
+        every_ms: int | None = None,
+        agg: Aggregate = "mean",
+    ) -> list[Point]:
+        """Raw points in [start, end), or one aggregated point per window of ``every_ms`` with any data."""
+
+    async def check(self) -> None:
+        """Return when the store answers; raise with a reason when it does not."""
+
+
+class Store(Sink, Reader, Protocol):
+    """A time-series store: both sides, opened once per process."""
