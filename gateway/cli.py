@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import getpass
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
 from gateway.config import Settings
 
@@ -33,6 +36,65 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _users_create(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway import security
+    from gateway.db.lifespan import open_registry
+    from gateway.users import service as users
+    from gateway.users.models import Role
+
+    password = args.password or getpass.getpass(f"password for {args.username}: ")
+
+    async def create() -> str:
+        async with open_registry(settings) as (_, sessions), sessions() as session:
+            hasher = security.make_hasher(settings)
+            role, tenant = Role(args.role), args.tenant
+            await users.create(session, hasher, username=args.username, password=password, role=role, tenant_id=tenant)
+        return f"created {args.role} {args.username!r} in tenant {args.tenant!r}"
+
+    return _run(create())
+
+
+def _devices_create(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway import security
+    from gateway.db.lifespan import open_registry
+    from gateway.devices import service as devices
+    from gateway.devices.schemas import DeviceFields
+    from gateway.tenants import service as tenants
+
+    async def create() -> str:
+        body = DeviceFields(device_id=args.device_id, name=args.name, type=args.type)
+        async with open_registry(settings) as (_, sessions), sessions() as session:
+            await tenants.ensure(session, args.tenant)
+            created = await devices.create(session, security.make_hasher(settings), args.tenant, body, lambda _: None)
+        return f"device_id={created.device_id}\nsecret={created.secret}"
+
+    return _run(create())
+
+
+def _keys_rotate(_: argparse.Namespace, settings: Settings) -> int:
+    from gateway import security
+
+    try:
+        keys = security.rotate_keys(settings)
+    except ValueError as exc:
+        print(f"iot-gateway: {exc}", file=sys.stderr)
+        return 1
+    print(f"new signing key {keys.current.kid} ({keys.current.alg}); restart the gateway to sign with it")
+    return 0
+
+
+def _run(command: Coroutine[Any, Any, str]) -> int:
+    """Print what a registry command made, or its refusal (a GatewayError or a pydantic ValidationError)."""
+    from gateway.errors import GatewayError
+
+    try:
+        print(asyncio.run(command))
+    except (GatewayError, ValueError) as exc:
+        print(f"iot-gateway: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="iot-gateway", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -42,6 +104,26 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int)
     serve.set_defaults(handler=_serve)
+
+    users = sub.add_parser("users", help="manage users").add_subparsers(dest="action", required=True)
+    create_user = users.add_parser("create", help="add a user (and its tenant when new)")
+    create_user.add_argument("--username", required=True)
+    create_user.add_argument("--password", help="prompted for when left out")
+    create_user.add_argument("--role", required=True, choices=["admin", "operator", "viewer"])
+    create_user.add_argument("--tenant", default="default")
+    create_user.set_defaults(handler=_users_create)
+
+    devices = sub.add_parser("devices", help="manage devices").add_subparsers(dest="action", required=True)
+    create_device = devices.add_parser("create", help="add a device; prints its id and secret (shown once)")
+    create_device.add_argument("--name", required=True)
+    create_device.add_argument("--tenant", default="default")
+    create_device.add_argument("--device-id")
+    create_device.add_argument("--type", help="the name of a device type of the tenant")
+    create_device.set_defaults(handler=_devices_create)
+
+    keys = sub.add_parser("keys", help="manage the JWT signing keys").add_subparsers(dest="action", required=True)
+    rotate = keys.add_parser("rotate", help="sign with a new key; tokens of the old one stay valid until they expire")
+    rotate.set_defaults(handler=_keys_rotate)
     return parser
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from tenacity import AsyncRetrying, RetryCallState, retry_if_not_exception_type, wait_exponential_jitter
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
 
 from gateway.ingest import metrics
 from gateway.ingest.spool import Spool, SpoolFull
@@ -33,6 +33,11 @@ SHUTDOWN_GRACE_S = 10.0
 
 class PermanentWriteError(Exception):
     """The sink refused the batch for good (e.g. a field type conflict); retrying would block the pipeline."""
+
+
+def _transient(exc: BaseException) -> bool:
+    """Retry ordinary failures; never a refusal for good, and never swallow cancellation."""
+    return isinstance(exc, Exception) and not isinstance(exc, PermanentWriteError)
 
 
 def to_payload(readings: Sequence[Reading]) -> dict[str, Any]:
@@ -190,8 +195,8 @@ class Pipeline:
         for start in range(0, len(batch), self.batch_size):
             chunk = batch[start : start + self.batch_size]
             retrying = AsyncRetrying(
-                retry=retry_if_not_exception_type(PermanentWriteError),
-                wait=wait_exponential_jitter(initial=0.05, max=self.max_backoff_s),
+                retry=retry_if_exception(_transient),
+                wait=wait_exponential_jitter(multiplier=0.05, max=self.max_backoff_s, jitter=0.05),
                 stop=self._stop_when_closing,
                 before_sleep=self._on_retry,
                 reraise=True,

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
 from influxdb_client.client.write.point import Point as LinePoint
 from influxdb_client.domain.write_precision import WritePrecision
-from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
 
 from gateway.storage.base import Aggregate, Point, Reading
 

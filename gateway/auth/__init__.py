@@ -1,0 +1,1 @@
+"""Authentication: logins, sessions and their tokens, device tokens, the cookie session and its CSRF check."""

@@ -1,0 +1,1 @@
+"""The relational registry (tenants, users, devices, device types, sessions): SQLite or PostgreSQL."""

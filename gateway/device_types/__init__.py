@@ -1,0 +1,1 @@
+"""Device types: the metric schema readings of a device are validated against."""

@@ -1,0 +1,1 @@
+"""Devices: the boards that send readings, each with a secret it trades for short-lived tokens."""

@@ -1,0 +1,1 @@
+"""Tenants: the boundary every user, device and device type lives inside."""

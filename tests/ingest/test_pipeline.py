@@ -1,0 +1,182 @@
+"""The pipeline's own logic (spool, batching, retries, replay, quota) with an in-memory sink.
+
+The same guarantees against real InfluxDB and a killed gateway process are proven in test_http_faults.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+
+from gateway.ingest.pipeline import PermanentWriteError, Pipeline, SpoolFull, to_payload
+from gateway.ingest.spool import Spool, encode
+from gateway.storage.base import Reading
+
+
+class MemorySink:
+    def __init__(self, failures: int = 0, permanent: bool = False) -> None:
+        self.points: list[tuple[str, int, dict[str, object]]] = []
+        self.failures = failures
+        self.permanent = permanent
+        self.calls = 0
+        self.blocked = asyncio.Event()
+        self.blocked.set()
+
+    async def write(self, batch: Sequence[Reading]) -> None:
+        self.calls += 1
+        await self.blocked.wait()
+        if self.permanent:
+            raise PermanentWriteError("field type conflict")
+        if self.failures > 0:
+            self.failures -= 1
+            raise ConnectionError("sink down")
+        self.points.extend((r.device_id, r.ts_ms, dict(r.values)) for r in batch)
+
+    async def close(self) -> None:
+        pass
+
+
+def make(sink: MemorySink, root: Path, **kw: object) -> Pipeline:
+    opts: dict[str, object] = {
+        "batch_size": 50,
+        "batch_interval_s": 0.02,
+        "quota_bytes": 10 << 20,
+        "segment_bytes": 4096,
+        "max_backoff_s": 0.05,
+    }
+    opts.update(kw)
+    return Pipeline(sink, root, **opts)  # type: ignore[arg-type]
+
+
+def readings(device: str, start: int, n: int) -> list[Reading]:
+    return [Reading(device, start + i, {"v": float(start + i)}) for i in range(n)]
+
+
+async def wait_until(predicate: Callable[[], bool], within_s: float = 5.0) -> None:
+    async with asyncio.timeout(within_s):
+        while not predicate():  # noqa: ASYNC110 - polling a plain predicate
+            await asyncio.sleep(0.01)
+
+
+async def test_everything_submitted_reaches_the_sink_once_in_order(tmp_path: Path) -> None:
+    sink = MemorySink()
+    pipeline = make(sink, tmp_path)
+    await pipeline.start()
+    await asyncio.gather(*(pipeline.submit(readings(f"d{d}", d * 1000, 37)) for d in range(20)))
+    await wait_until(lambda: len(sink.points) == 20 * 37)
+    await pipeline.close()
+    assert len({(dev, ts) for dev, ts, _ in sink.points}) == 740  # none twice
+    for d in range(20):
+        mine = [ts for dev, ts, _ in sink.points if dev == f"d{d}"]
+        assert mine == sorted(mine)
+    # Confirmed segments are gone: only the live one (possibly empty) may remain.
+    assert len(list((tmp_path / "slot-0").glob("*.seg"))) <= 1
+
+
+async def test_failing_sink_is_retried_without_loss(tmp_path: Path) -> None:
+    sink = MemorySink(failures=4)
+    pipeline = make(sink, tmp_path)
+    await pipeline.start()
+    for i in range(10):
+        await pipeline.submit(readings("d", i * 10, 10))
+    await wait_until(lambda: len(sink.points) == 100)
+    await pipeline.close()
+    assert sink.calls >= 5
+    assert sorted(ts for _, ts, _ in sink.points) == list(range(100))
+
+
+async def test_replay_after_an_unclean_stop(tmp_path: Path) -> None:
+    sink = MemorySink()
+    sink.blocked.clear()  # the sink hangs: nothing gets confirmed
+    first = make(sink, tmp_path)
+    await first.start()
+    for i in range(30):
+        await first.submit(readings("d", i * 5, 5))
+    # Die without flushing: stop the tasks and drop the lock as the kernel would for a killed process.
+    for task in first._tasks:
+        task.cancel()
+    await asyncio.gather(*first._tasks, return_exceptions=True)
+    assert first.spool is not None
+    first.spool.unlock()
+
+    replay_sink = MemorySink()
+    second = make(replay_sink, tmp_path)
+    await second.start()
+    await wait_until(lambda: len(replay_sink.points) == 150)
+    await second.close()
+    assert sorted(ts for _, ts, _ in replay_sink.points) == list(range(150))
+
+
+async def test_torn_record_at_the_tail_is_ignored_on_replay(tmp_path: Path) -> None:
+    spool_dir = tmp_path / "slot-0"
+    spool_dir.mkdir(parents=True)
+    good = encode(to_payload(readings("d", 0, 3)))
+    torn = encode(to_payload(readings("d", 3, 3)))[:-5]
+    (spool_dir / "000000000001.seg").write_bytes(good + torn)
+    sink = MemorySink()
+    pipeline = make(sink, tmp_path)
+    await pipeline.start()
+    await wait_until(lambda: len(sink.points) == 3)
+    await pipeline.submit(readings("d", 100, 2))
+    await wait_until(lambda: len(sink.points) == 5)
+    await pipeline.close()
+    assert [ts for _, ts, _ in sink.points] == [0, 1, 2, 100, 101]
+
+
+async def test_quota_pushes_back_instead_of_dropping(tmp_path: Path) -> None:
+    sink = MemorySink()
+    sink.blocked.clear()
+    pipeline = make(sink, tmp_path, quota_bytes=20_000)
+    await pipeline.start()
+    accepted = 0
+    with pytest.raises(SpoolFull):
+        for i in range(1000):
+            await pipeline.submit(readings("d", i * 10, 10))
+            accepted += 10
+    assert 0 < accepted < 10_000
+    sink.blocked.set()
+    await wait_until(lambda: len(sink.points) == accepted)
+    # Space is freed once the sink confirms: submissions are accepted again.
+    await pipeline.submit(readings("d", 1_000_000, 1))
+    await wait_until(lambda: len(sink.points) == accepted + 1)
+    await pipeline.close()
+
+
+async def test_permanently_refused_batch_goes_to_dead_letter(tmp_path: Path) -> None:
+    sink = MemorySink(permanent=True)
+    pipeline = make(sink, tmp_path)
+    await pipeline.start()
+    await pipeline.submit(readings("d", 0, 4))
+    dead = tmp_path / "dead-letter.jsonl"
+    await wait_until(lambda: dead.exists() and len(dead.read_text().splitlines()) == 4)
+    sink.permanent = False
+    await pipeline.submit(readings("d", 10, 1))
+    await wait_until(lambda: len(sink.points) == 1)
+    await pipeline.close()
+    assert "field type conflict" in dead.read_text()
+
+
+async def test_orphaned_slot_is_adopted_and_drained(tmp_path: Path) -> None:
+    orphan = Spool(tmp_path / "slot-3", segment_bytes=4096, quota_bytes=1 << 20)
+    (orphan.directory / "000000000001.seg").write_bytes(
+        b"".join(encode(to_payload(readings("o", i * 4, 4))) for i in range(5))
+    )
+    sink = MemorySink()
+    pipeline = make(sink, tmp_path)
+    await pipeline.start()
+    await wait_until(lambda: len(sink.points) == 20)
+    await pipeline.close()
+    assert not list(orphan.directory.glob("*.seg"))
+    assert sorted(ts for _, ts, _ in sink.points) == list(range(20))
+
+
+async def test_shutdown_flushes_pending_batch(tmp_path: Path) -> None:
+    sink = MemorySink()
+    pipeline = make(sink, tmp_path, batch_interval_s=30.0, batch_size=10_000)
+    await pipeline.start()
+    await pipeline.submit(readings("d", 0, 7))
+    await pipeline.close()
+    assert len(sink.points) == 7
