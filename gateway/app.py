@@ -20,11 +20,14 @@ from gateway.db.lifespan import registry_component
 from gateway.device_types import endpoints as device_types
 from gateway.devices import endpoints as devices
 from gateway.errors import install_handlers
+from gateway.ingest import http as ingest_http
+from gateway.ingest.lifespan import pipeline_component
+from gateway.readings import endpoints as readings
 from gateway.storage.lifespan import store_component
 
 Component = Callable[[FastAPI], AbstractAsyncContextManager[object]]
 
-COMPONENTS: list[Component] = [registry_component, store_component]
+COMPONENTS: list[Component] = [registry_component, store_component, pipeline_component]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -48,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.checks = {}
     install_handlers(app)
     app.include_router(health.router)
-    for router in (auth.router, devices.router, device_types.router):
+    for router in (auth.router, devices.router, device_types.router, ingest_http.router, readings.router):
         app.include_router(router, prefix="/api/v1")
     app.include_router(auth.jwks_router)
     logging.getLogger("gateway").setLevel(settings.log_level.upper())

@@ -8,7 +8,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from gateway.config import Settings
+from gateway.ingest.accept import limits_from
 from gateway.ingest.pipeline import Pipeline
+from gateway.readings.service import QueryCache
 
 
 def build_pipeline(app: FastAPI) -> Pipeline:
@@ -29,6 +31,9 @@ async def pipeline_component(app: FastAPI) -> AsyncIterator[Pipeline]:
     pipeline = build_pipeline(app)
     await pipeline.start()
     app.state.pipeline = pipeline
+    app.state.limits = limits_from(app.state.settings)
+    app.state.query_cache = cache = QueryCache(app.state.settings.query_cache_ttl_s)
+    pipeline.written_listeners.append(cache.invalidate)
     try:
         yield pipeline
     finally:

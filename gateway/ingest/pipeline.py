@@ -69,7 +69,8 @@ class Pipeline:
         self.quota_bytes = quota_bytes
         self.segment_bytes = segment_bytes
         self.max_backoff_s = max_backoff_s
-        self.listeners: list[Listener] = []
+        self.listeners: list[Listener] = []  # called with readings as soon as they are spooled (live views)
+        self.written_listeners: list[Listener] = []  # called after the sink stored them (cache invalidation)
         self.spool: Spool | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = asyncio.Event()
@@ -120,7 +121,11 @@ class Pipeline:
         if self.spool is None or self._closing.is_set():
             raise SpoolFull("the gateway is shutting down")
         await self.spool.append(to_payload(readings))
-        for listener in self.listeners:
+        self._notify(self.listeners, readings)
+
+    @staticmethod
+    def _notify(listeners: list[Listener], readings: Sequence[Reading]) -> None:
+        for listener in listeners:
             try:
                 listener(readings)
             except Exception:
@@ -209,6 +214,7 @@ class Pipeline:
                         metrics.SINK_LATENCY.observe(time.perf_counter() - began)
                 metrics.SINK_BATCHES.labels("ok").inc()
                 self.sink_healthy = True
+                self._notify(self.written_listeners, chunk)
             except PermanentWriteError as exc:
                 self._dead_letter(chunk, str(exc))
             except Exception:

@@ -57,7 +57,7 @@ def readings(device: str, start: int, n: int) -> list[Reading]:
 
 async def wait_until(predicate: Callable[[], bool], within_s: float = 5.0) -> None:
     async with asyncio.timeout(within_s):
-        while not predicate():  # noqa: ASYNC110 - polling a plain predicate
+        while not predicate():
             await asyncio.sleep(0.01)
 
 

@@ -1,0 +1,84 @@
+"""What every transport does with a decoded document: validate it for the device, spool the valid part, count.
+
+HTTP and MQTT differ only in how they authenticate and reply; this is the one place they meet.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+from cachetools import LRUCache
+
+from gateway.config import Settings
+from gateway.device_types.schemas import MetricSchema
+from gateway.devices.auth import DevicePrincipal
+from gateway.ingest import metrics
+from gateway.ingest.pipeline import Pipeline
+from gateway.ingest.validate import Kind, Limits, MetricRule, ValidationResult, validate
+
+_rules: LRUCache[int, tuple[MetricSchema, dict[str, MetricRule]]] = LRUCache(1024)
+
+
+def limits_from(settings: Settings) -> Limits:
+    return Limits(
+        max_readings=settings.max_readings_per_request,
+        max_metrics=settings.max_metrics_per_reading,
+        max_string_length=settings.max_string_length,
+        max_future_skew_ms=settings.max_future_skew_s * 1000,
+        max_past_age_ms=settings.max_past_age_s * 1000,
+    )
+
+
+def rules_of(schema: MetricSchema) -> Mapping[str, MetricRule]:
+    """The validator's view of a device type (cached: the authenticator hands out the same schema object)."""
+    cached = _rules.get(id(schema))
+    if cached is not None and cached[0] is schema:
+        return cached[1]
+    rules = {
+        name: MetricRule(
+            kind="number" if rule.kind == "integer" else rule.kind,
+            min=getattr(rule, "min", None),
+            max=getattr(rule, "max", None),
+            unit=rule.unit,
+            max_length=getattr(rule, "max_length", None),
+        )
+        for name, rule in schema.metrics.items()
+    }
+    _rules[id(schema)] = (schema, rules)
+    return rules
+
+
+async def accept(
+    pipeline: Pipeline,
+    device: DevicePrincipal,
+    document: object,
+    *,
+    kind: Kind,
+    limits: Limits,
+    transport: str,
+) -> ValidationResult:
+    """Validate and durably spool the valid readings; raises SpoolFull (push back) before accepting any."""
+    schema = device.schema
+    result = validate(
+        document,
+        device_id=device.device_id,
+        tags=device.tags,
+        now_ms=time.time_ns() // 1_000_000,
+        limits=limits,
+        schema=rules_of(schema) if schema is not None else None,
+        allow_unknown_metrics=schema.allow_unknown_metrics if schema is not None else True,
+        kind=kind,
+    )
+    if result.readings:
+        try:
+            await pipeline.submit(result.readings)
+        except Exception:
+            metrics.BACKPRESSURE.labels(transport).inc()
+            raise
+        metrics.READINGS_ACCEPTED.labels(transport).inc(len(result.readings))
+    for reason in result.document_reasons:
+        metrics.READINGS_REJECTED.labels(transport, reason).inc()
+    for rejection in result.rejected:
+        metrics.READINGS_REJECTED.labels(transport, rejection.reasons[0] if rejection.reasons else "invalid").inc()
+    return result
