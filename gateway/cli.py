@@ -83,6 +83,47 @@ def _keys_rotate(_: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway import worker
+
+    if args.check:
+        return 0 if worker.healthy(settings) else 1
+    if not settings.redis_url:
+        print("iot-gateway: the worker needs GATEWAY_REDIS_URL (without it the gateway runs jobs)", file=sys.stderr)
+        return 2
+    return worker.main(settings)
+
+
+def _reports_run(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, date, datetime, timedelta
+
+    from gateway.db.lifespan import open_registry
+    from gateway.errors import NotFound
+    from gateway.exports import repository, service
+    from gateway.exports.queue import JobQueue, make_broker
+
+    async def queue_reports() -> str:
+        day = date.fromisoformat(args.day) if args.day else datetime.now(UTC).date() - timedelta(days=1)
+        broker = make_broker(settings) if settings.redis_url else None
+        queue = JobQueue(broker) if broker else None  # none: the running gateway's sweeper hands them over
+        async with open_registry(settings) as (_, sessions), sessions() as session:
+            tenants = await repository.tenant_ids(session)
+            if args.tenant:
+                if args.tenant not in tenants:
+                    raise NotFound(f"no tenant {args.tenant!r}")
+                tenants = [args.tenant]
+            if broker:
+                await broker.startup()
+            try:
+                jobs = [await service.enqueue(session, queue, service.report_job(t, day)) for t in tenants]
+            finally:
+                if broker:
+                    await broker.shutdown()
+        return "\n".join(f"queued the {day} report of {job.tenant_id}: job {job.id}" for job in jobs)
+
+    return _run(queue_reports())
+
+
 def _run(command: Coroutine[Any, Any, str]) -> int:
     """Print what a registry command made, or its refusal (a GatewayError or a pydantic ValidationError)."""
     from gateway.errors import GatewayError
@@ -124,6 +165,18 @@ def build_parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("keys", help="manage the JWT signing keys").add_subparsers(dest="action", required=True)
     rotate = keys.add_parser("rotate", help="sign with a new key; tokens of the old one stay valid until they expire")
     rotate.set_defaults(handler=_keys_rotate)
+
+    worker = sub.add_parser("worker", help="run export and report jobs from the Redis task queue")
+    worker.add_argument("--check", action="store_true", help="exit 0 if a worker on this host is alive")
+    worker.set_defaults(handler=_worker)
+
+    reports = sub.add_parser("reports", help="daily reports").add_subparsers(dest="action", required=True)
+    run_reports = reports.add_parser(
+        "run", help="queue the daily report now (the schedule is GATEWAY_REPORT_HOUR_UTC, run by the workers)"
+    )
+    run_reports.add_argument("--tenant", help="one tenant; default every tenant")
+    run_reports.add_argument("--day", help="the UTC day, YYYY-MM-DD; default yesterday")
+    run_reports.set_defaults(handler=_reports_run)
     return parser
 
 

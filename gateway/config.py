@@ -82,10 +82,41 @@ class Settings(BaseSettings):
     mqtt_password: SecretStr = SecretStr("")
     mqtt_client_id: str = "iot-gateway"
     mqtt_share_group: str = "iot-gateway"
-    mqtt_embedded_broker: bool = False
+    mqtt_embedded_broker: bool = False  # an in-process broker (amqtt) on host:mqtt_port, for `make run`
+    mqtt_max_inflight: int = Field(1000, gt=0)  # messages being handled at once; the broker keeps the rest
+    mqtt_keepalive_s: int = Field(30, ge=5)
+    mqtt_dynsec_username: str = ""  # Mosquitto dynamic-security admin: every device gets its own broker login
+    mqtt_dynsec_password: SecretStr = SecretStr("")
 
     # Cache and task queue
     redis_url: str = ""  # empty: in-process
+
+    # Exports (long jobs; the worker runs them when redis_url is set, else the gateway process does)
+    export_dir: Path | None = None  # empty: data_dir/exports; shared by the gateway and its workers
+    export_ttl_s: int = Field(86400, gt=0)  # a finished file is downloadable this long
+    export_max_devices: int = Field(1000, gt=0)
+    export_max_active: int = Field(10, gt=0)  # queued or running jobs per tenant
+    job_lease_s: float = Field(30.0, gt=0)  # a job whose worker stopped renewing this long is run again
+    job_heartbeat_s: float = Field(2.0, gt=0)  # lease renewal and progress updates
+    job_max_attempts: int = Field(3, ge=1)  # runs lost to crashed workers before the job fails
+    job_sweep_s: float = Field(15.0, gt=0)  # expiry, lost-job recovery and the report schedule
+    job_redeliver_s: float = Field(300.0, gt=0)  # an unclaimed queued job is queued again after this long
+    worker_concurrency: int = Field(2, ge=1)
+    report_hour_utc: int | None = Field(None, ge=0, le=23)  # daily per-tenant summary of yesterday; empty: off
+    webhook_attempts: int = Field(3, ge=1)
+    webhook_allow_private: bool = False  # let job webhooks reach loopback and private addresses (tests)
+
+    @property
+    def exports_path(self) -> Path:
+        return self.export_dir or self.data_dir / "exports"
+
+    # Dashboard / live
+    live_buffer_size: int = Field(1000, gt=0)  # events kept per tenant for Last-Event-ID resume (ring or stream)
+    live_client_queue: int = Field(256, gt=0)  # events queued per SSE client; a client that falls behind is dropped
+    live_heartbeat_s: float = Field(15.0, gt=0)
+    dashboard_online_s: int = Field(300, gt=0)  # a device whose last reading is newer is online
+    dashboard_offline_s: int = Field(3600, gt=0)  # older than this it is offline; in between, stale
+    dashboard_page_size: int = Field(48, gt=0, le=500)
 
     @field_validator("jwt_secret")
     @classmethod

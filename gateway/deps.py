@@ -19,6 +19,7 @@ from gateway.auth.principal import UserPrincipal
 from gateway.auth.schemas import LoginIn
 from gateway.config import Settings
 from gateway.devices.auth import DeviceAuthenticator, DevicePrincipal
+from gateway.devices.service import Hook
 from gateway.errors import Forbidden, Unauthorized
 from gateway.users.models import Role
 
@@ -28,7 +29,7 @@ _device_bearer = HTTPBearer(
 )
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -38,22 +39,28 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def _keys(request: Request) -> security.KeyRing:
+async def _keys(request: Request) -> security.KeyRing:
     keys: security.KeyRing = request.app.state.keyring
     return keys
 
 
-def _hasher(request: Request) -> PasswordHasher:
+async def _hasher(request: Request) -> PasswordHasher:
     hasher: PasswordHasher = request.app.state.hasher
     return hasher
 
 
-def _device_auth(request: Request) -> DeviceAuthenticator:
+async def _device_auth(request: Request) -> DeviceAuthenticator:
     device_auth: DeviceAuthenticator = request.app.state.device_auth
     return device_auth
 
 
-def _client_address(request: Request) -> str:
+async def _device_hooks(request: Request) -> list[Hook]:
+    """What must follow device changes besides the registry (components append to ``app.state.device_hooks``)."""
+    hooks: list[Hook] = getattr(request.app.state, "device_hooks", [])
+    return hooks
+
+
+async def _client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
@@ -62,6 +69,7 @@ SessionDep = Annotated[AsyncSession, Depends(_session)]
 KeyRingDep = Annotated[security.KeyRing, Depends(_keys)]
 HasherDep = Annotated[PasswordHasher, Depends(_hasher)]
 DeviceAuthDep = Annotated[DeviceAuthenticator, Depends(_device_auth)]
+DeviceHooksDep = Annotated[list[Hook], Depends(_device_hooks)]
 ClientAddress = Annotated[str, Depends(_client_address)]
 
 
@@ -102,13 +110,13 @@ async def _current_user(
 CurrentUser = Annotated[UserPrincipal, Depends(_current_user)]
 
 
-def _operator(user: CurrentUser) -> UserPrincipal:
+async def _operator(user: CurrentUser) -> UserPrincipal:
     if not user.can_write:
         raise Forbidden("viewers cannot change anything")
     return user
 
 
-def _admin(user: CurrentUser) -> UserPrincipal:
+async def _admin(user: CurrentUser) -> UserPrincipal:
     if user.role != Role.admin:
         raise Forbidden("only admins may do this")
     return user

@@ -8,6 +8,7 @@ when their entry expires.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +56,7 @@ class DeviceAuthenticator:
             CACHE_SIZE, ttl=settings.device_state_cache_ttl_s
         )
         self._generation = 0  # bumped by every invalidation, so a load that raced one is not cached
+        self._loading: dict[str, asyncio.Task[_State | None]] = {}
 
     async def authenticate(self, token: str) -> DevicePrincipal:
         """The device a valid token belongs to; Unauthorized (with the reason) otherwise."""
@@ -88,6 +90,13 @@ class DeviceAuthenticator:
             return self._states[device_id]
         except KeyError:
             pass
+        load = self._loading.get(device_id)
+        if load is None:  # one query however many requests wait for it (MQTT has hundreds in flight)
+            load = self._loading[device_id] = asyncio.ensure_future(self._load(device_id))
+            load.add_done_callback(lambda _: self._loading.pop(device_id, None))
+        return await asyncio.shield(load)
+
+    async def _load(self, device_id: str) -> _State | None:
         generation = self._generation
         async with self._sessions() as session:
             row = await repository.with_type(session, device_id)

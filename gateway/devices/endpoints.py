@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request, Response, status
 
-from gateway.deps import CurrentUser, DeviceAuthDep, HasherDep, RequireOperator, SessionDep
+from gateway.deps import CurrentUser, DeviceAuthDep, DeviceHooksDep, HasherDep, RequireOperator, SessionDep
 from gateway.devices import service
 from gateway.devices.schemas import DeviceFields, DeviceOut, DevicePage, DeviceWithSecret, Status
 from gateway.errors import Unprocessable
@@ -21,11 +21,12 @@ async def create_device(
     session: SessionDep,
     hasher: HasherDep,
     device_auth: DeviceAuthDep,
+    hooks: DeviceHooksDep,
     request: Request,
     response: Response,
 ) -> DeviceWithSecret:
     """Register a device; the reply holds its secret, shown only once. ``device_id`` defaults to a uuid."""
-    device = await service.create(session, hasher, user.tenant_id, body, device_auth.invalidate)
+    device = await service.create(session, hasher, user.tenant_id, body, device_auth.invalidate, hooks)
     response.headers["Location"] = str(request.url_for("get_device", device_id=device.device_id))
     return device
 
@@ -57,10 +58,15 @@ async def get_device(device_id: str, user: CurrentUser, session: SessionDep) -> 
 
 @router.put("/{device_id}")
 async def replace_device(
-    device_id: str, body: DeviceFields, user: RequireOperator, session: SessionDep, device_auth: DeviceAuthDep
+    device_id: str,
+    body: DeviceFields,
+    user: RequireOperator,
+    session: SessionDep,
+    device_auth: DeviceAuthDep,
+    hooks: DeviceHooksDep,
 ) -> DeviceOut:
     """Replace the document: optional fields left out are reset to their defaults."""
-    return await service.replace(session, user, device_id, body, device_auth.invalidate)
+    return await service.replace(session, user, device_id, body, device_auth.invalidate, hooks)
 
 
 @router.patch("/{device_id}")
@@ -70,22 +76,28 @@ async def patch_device(
     user: RequireOperator,
     session: SessionDep,
     device_auth: DeviceAuthDep,
+    hooks: DeviceHooksDep,
 ) -> DeviceOut:
     """JSON merge patch (RFC 7396): only the fields sent change; ``null`` resets one."""
-    return await service.patch(session, user, device_id, patch, device_auth.invalidate)
+    return await service.patch(session, user, device_id, patch, device_auth.invalidate, hooks)
 
 
 @router.delete("/{device_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_device(
-    device_id: str, user: RequireOperator, session: SessionDep, device_auth: DeviceAuthDep
+    device_id: str, user: RequireOperator, session: SessionDep, device_auth: DeviceAuthDep, hooks: DeviceHooksDep
 ) -> None:
-    """Delete the device; its tokens stop working at once."""
-    await service.delete(session, user, device_id, device_auth.invalidate)
+    """Delete the device; its tokens (and its broker login, when the gateway manages them) stop working at once."""
+    await service.delete(session, user, device_id, device_auth.invalidate, hooks)
 
 
 @router.post("/{device_id}/secret")
 async def rotate_secret(
-    device_id: str, user: RequireOperator, session: SessionDep, hasher: HasherDep, device_auth: DeviceAuthDep
+    device_id: str,
+    user: RequireOperator,
+    session: SessionDep,
+    hasher: HasherDep,
+    device_auth: DeviceAuthDep,
+    hooks: DeviceHooksDep,
 ) -> DeviceWithSecret:
     """A new secret, shown this once; the old secret and its tokens stop working."""
-    return await service.rotate_secret(session, hasher, user, device_id, device_auth.invalidate)
+    return await service.rotate_secret(session, hasher, user, device_id, device_auth.invalidate, hooks)

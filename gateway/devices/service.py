@@ -1,13 +1,18 @@
 """Device logic: tenant scoping, secrets (kept only as argon2id hashes), telling the authenticator of changes.
 
 Every change calls ``changed(device_id)`` after it commits, so this process stops honouring the device's old
-tokens at once (other processes within ``device_state_cache_ttl_s``).
+tokens at once (other processes within ``device_state_cache_ttl_s``). Then it awaits each of ``hooks`` with a
+``Change``: credential stores outside the registry (the MQTT broker's device logins) follow at once, and get the
+plaintext secret on create and rotate, the only moments it exists. A failing hook is logged, never raised: the
+change is committed and the reply (with a secret shown once) must still go out.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -24,6 +29,28 @@ from gateway.devices.schemas import DeviceFields, DeviceOut, DevicePage, DeviceW
 from gateway.errors import Conflict, NotFound, Unprocessable
 
 Changed = Callable[[str], None]
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A committed change of one device, as a credential store outside the registry needs it."""
+
+    device_id: str
+    enabled: bool
+    deleted: bool = False
+    secret: str | None = None  # the new plaintext secret: only on create and rotate
+
+
+Hook = Callable[[Change], Awaitable[None]]
+
+
+async def _tell(hooks: Sequence[Hook], change: Change) -> None:
+    for hook in hooks:
+        try:
+            await hook(change)
+        except Exception:
+            log.exception("device hook failed for %r; rotate its secret to retry", change.device_id)
 
 
 async def get_visible(session: AsyncSession, user: UserPrincipal, device_id: str) -> Device:
@@ -59,7 +86,12 @@ async def list_page(
 
 
 async def create(
-    session: AsyncSession, hasher: PasswordHasher, tenant_id: str, body: DeviceFields, changed: Changed
+    session: AsyncSession,
+    hasher: PasswordHasher,
+    tenant_id: str,
+    body: DeviceFields,
+    changed: Changed,
+    hooks: Sequence[Hook] = (),
 ) -> DeviceWithSecret:
     """A new device in ``tenant_id`` (the caller's, or the CLI's ``--tenant``) with a fresh secret."""
     await _check_type(session, tenant_id, body.type)
@@ -77,11 +109,17 @@ async def create(
         await session.rollback()
         raise Conflict(f"device {device.device_id!r} already exists") from None
     changed(device.device_id)
+    await _tell(hooks, Change(device.device_id, device.enabled, secret=secret))
     return DeviceWithSecret(**to_out(device).model_dump(), secret=secret)
 
 
 async def replace(
-    session: AsyncSession, user: UserPrincipal, device_id: str, body: DeviceFields, changed: Changed
+    session: AsyncSession,
+    user: UserPrincipal,
+    device_id: str,
+    body: DeviceFields,
+    changed: Changed,
+    hooks: Sequence[Hook] = (),
 ) -> DeviceOut:
     device = await get_visible(session, user, device_id)
     if body.device_id not in (None, device_id):
@@ -93,11 +131,17 @@ async def replace(
         setattr(device, field, value)
     await session.commit()
     changed(device_id)
+    await _tell(hooks, Change(device_id, device.enabled))
     return to_out(device)
 
 
 async def patch(
-    session: AsyncSession, user: UserPrincipal, device_id: str, patch: dict[str, Any], changed: Changed
+    session: AsyncSession,
+    user: UserPrincipal,
+    device_id: str,
+    patch: dict[str, Any],
+    changed: Changed,
+    hooks: Sequence[Hook] = (),
 ) -> DeviceOut:
     """Apply a JSON merge patch (RFC 7396): sent fields change, ``null`` removes, the rest stays."""
     device = await get_visible(session, user, device_id)
@@ -107,17 +151,25 @@ async def patch(
     except ValidationError as exc:
         errors = [_error(e["loc"], e["msg"], e["type"]) for e in exc.errors()]
         raise Unprocessable("The request has invalid fields", errors=errors) from None
-    return await replace(session, user, device_id, body, changed)
+    return await replace(session, user, device_id, body, changed, hooks)
 
 
-async def delete(session: AsyncSession, user: UserPrincipal, device_id: str, changed: Changed) -> None:
+async def delete(
+    session: AsyncSession, user: UserPrincipal, device_id: str, changed: Changed, hooks: Sequence[Hook] = ()
+) -> None:
     await session.delete(await get_visible(session, user, device_id))
     await session.commit()
     changed(device_id)
+    await _tell(hooks, Change(device_id, enabled=False, deleted=True))
 
 
 async def rotate_secret(
-    session: AsyncSession, hasher: PasswordHasher, user: UserPrincipal, device_id: str, changed: Changed
+    session: AsyncSession,
+    hasher: PasswordHasher,
+    user: UserPrincipal,
+    device_id: str,
+    changed: Changed,
+    hooks: Sequence[Hook] = (),
 ) -> DeviceWithSecret:
     """A new secret; the old one and every token issued with it stop working (``secret_version`` goes up)."""
     device = await get_visible(session, user, device_id)
@@ -126,6 +178,7 @@ async def rotate_secret(
     device.secret_version += 1
     await session.commit()
     changed(device_id)
+    await _tell(hooks, Change(device_id, device.enabled, secret=secret))
     return DeviceWithSecret(**to_out(device).model_dump(), secret=secret)
 
 

@@ -6,13 +6,13 @@ the 202 goes out once the valid readings are in the durable spool.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from gateway import errors
-from gateway.deps import CurrentDevice, SettingsDep
+from gateway.deps import CurrentDevice
 from gateway.ingest.accept import accept
 from gateway.ingest.pipeline import Pipeline, SpoolFull
 from gateway.ingest.validate import MalformedDocument, UnsupportedMediaType, parse_body
@@ -21,14 +21,6 @@ router = APIRouter(tags=["ingestion"])
 
 _EXAMPLE = {"readings": [{"ts": 1764320000123, "values": {"temperature": 21.5, "humidity": 40.2}}]}
 _REPLY = {"accepted": 1, "rejected": [{"index": 1, "errors": ["values.temperature: 130.0 is above the maximum 125"]}]}
-
-
-def _pipeline(request: Request) -> Pipeline:
-    pipeline: Pipeline = request.app.state.pipeline
-    return pipeline
-
-
-PipelineDep = Annotated[Pipeline, Depends(_pipeline)]
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -71,10 +63,11 @@ async def _read_body(request: Request, limit: int) -> bytes:
         503: {"description": "Spool full (backpressure); retry after `Retry-After`"},
     },
 )
-async def post_readings(
-    request: Request, device: CurrentDevice, settings: SettingsDep, pipeline: PipelineDep
-) -> JSONResponse:
-    body = await _read_body(request, settings.max_body_bytes)
+async def post_readings(request: Request, device: CurrentDevice) -> JSONResponse:
+    # The hot path: app state is read directly rather than through two more dependencies (~5% of a request).
+    state = request.app.state
+    pipeline: Pipeline = state.pipeline
+    body = await _read_body(request, state.settings.max_body_bytes)
     try:
         document, kind = parse_body(body, request.headers.get("content-type", ""))
     except UnsupportedMediaType as exc:
@@ -82,7 +75,7 @@ async def post_readings(
     except MalformedDocument as exc:
         raise errors.BadRequest(str(exc)) from None
     try:
-        result = await accept(pipeline, device, document, kind=kind, limits=request.app.state.limits, transport="http")
+        result = await accept(pipeline, device, document, kind=kind, limits=state.limits, transport="http")
     except SpoolFull as exc:
         raise errors.ServiceUnavailable(
             f"the gateway is buffering too much unconfirmed data ({exc}); retry later",

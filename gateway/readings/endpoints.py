@@ -15,12 +15,12 @@ from gateway.storage.base import Aggregate, Reader
 router = APIRouter(tags=["readings"])
 
 
-def _store(request: Request) -> Reader:
+async def _store(request: Request) -> Reader:
     store: Reader = request.app.state.store
     return store
 
 
-def _cache(request: Request) -> QueryCache:
+async def _cache(request: Request) -> QueryCache:
     cache: QueryCache = request.app.state.query_cache
     return cache
 

@@ -6,7 +6,7 @@ same device, metric and timestamp again overwrites the same point, so a replay a
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -15,9 +15,13 @@ Aggregate = Literal["mean", "min", "max", "count", "last"]
 AGGREGATES: tuple[Aggregate, ...] = ("mean", "min", "max", "count", "last")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Reading:
-    """One validated sample of one device: several metrics at one instant (epoch milliseconds, UTC)."""
+    """One validated sample of one device: several metrics at one instant (epoch milliseconds, UTC).
+
+    Treated as immutable. Not ``frozen``: a frozen dataclass costs three times as much to build, and one is
+    built per reading on both the request and the drain path.
+    """
 
     device_id: str
     ts_ms: int
@@ -29,6 +33,14 @@ class Reading:
 class Point:
     ts_ms: int
     value: Value
+
+
+@dataclass(frozen=True, slots=True)
+class RowChunk:
+    """Rows of a range read (one per device and timestamp or window) and the fraction of the range read so far."""
+
+    rows: list[Reading]
+    done: float
 
 
 class Sink(Protocol):
@@ -55,6 +67,24 @@ class Reader(Protocol):
 
     async def check(self) -> None:
         """Return when the store answers; raise with a reason when it does not."""
+
+    def iter_rows(
+        self,
+        device_ids: Sequence[str],
+        metrics: Sequence[str],
+        start_ms: int,
+        end_ms: int,
+        every_ms: int | None = None,
+        agg: Aggregate = "mean",
+        chunk: int = 10_000,
+    ) -> AsyncIterator[RowChunk]:
+        """Every row in [start, end) once, in chunks of at most ``chunk`` rows, so memory stays bounded whatever
+        the range: one row per device and timestamp with the asked metrics it has or, with ``every_ms`` (of which
+        ``start_ms`` must be a multiple), one per device and window. mean/min/max take numbers only. Rows come in
+        time slices; their order within a slice is the store's."""
+
+    async def metrics_of(self, device_ids: Sequence[str], start_ms: int, end_ms: int) -> dict[str, list[str]]:
+        """The metrics each device has readings of in [start, end), sorted; devices without any are left out."""
 
 
 class Store(Sink, Reader, Protocol):

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
-from gateway.storage.base import Aggregate, Point, Reading, Value
+from gateway.storage.base import Aggregate, Point, Reading, RowChunk, Value
+from gateway.storage.slices import batches, sliced
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS samples (
@@ -131,3 +133,51 @@ class EmbeddedStore:
             [every_ms, *params],
         )
         return [Point(row[0], row[1]) for row in rows]
+
+    def iter_rows(
+        self,
+        device_ids: Sequence[str],
+        metrics: Sequence[str],
+        start_ms: int,
+        end_ms: int,
+        every_ms: int | None = None,
+        agg: Aggregate = "mean",
+        chunk: int = 10_000,
+    ) -> AsyncIterator[RowChunk]:
+        async def fetch(start: int, stop: int) -> AsyncIterator[Reading]:
+            for ids in batches(device_ids):
+                where = (
+                    f"device_id IN ({','.join('?' * len(ids))}) AND metric IN ({','.join('?' * len(metrics))}) "
+                    "AND ts >= ? AND ts < ?"
+                )
+                params: list[Any] = [*ids, *metrics, start, stop]
+                if every_ms is None:
+                    sql = f"SELECT device_id, ts, metric, kind, value FROM samples WHERE {where} ORDER BY device_id, ts"
+                elif agg == "last":  # bare kind and value beside max(ts): the last row of each group
+                    sql = (
+                        f"SELECT device_id, ts - (ts % {every_ms}) AS w, metric, kind, value, max(ts) FROM samples "
+                        f"WHERE {where} GROUP BY device_id, metric, w ORDER BY device_id, w"
+                    )
+                else:
+                    numeric = "" if agg == "count" else f" AND kind = {NUMBER}"
+                    sql = (
+                        f"SELECT device_id, ts - (ts % {every_ms}) AS w, metric, {NUMBER}, {_SQL_AGG[agg]} "
+                        f"FROM samples WHERE {where}{numeric} GROUP BY device_id, metric, w ORDER BY device_id, w"
+                    )
+                for (device_id, ts), group in groupby(await self._read(sql, params), key=lambda r: (r[0], r[1])):
+                    yield Reading(device_id, ts, {r[2]: _decode(r[3], r[4]) for r in group})
+
+        return sliced(fetch, start_ms, end_ms, chunk=chunk, every_ms=every_ms)
+
+    async def metrics_of(self, device_ids: Sequence[str], start_ms: int, end_ms: int) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for ids in batches(device_ids):  # each known pair checked by one index seek
+            rows = await self._read(
+                f"SELECT device_id, metric FROM latest l WHERE device_id IN ({','.join('?' * len(ids))}) AND EXISTS "
+                "(SELECT 1 FROM samples s WHERE s.device_id = l.device_id AND s.metric = l.metric AND s.ts >= ? "
+                "AND s.ts < ?) ORDER BY device_id, metric",
+                [*ids, start_ms, end_ms],
+            )
+            for device_id, metric in rows:
+                found.setdefault(device_id, []).append(metric)
+        return found

@@ -200,6 +200,8 @@ class Mosquitto(Server):
     """Debian's Mosquitto with persistence on and no queue limits, so a fast burst is never dropped."""
 
     def prepare(self) -> None:
+        if os.geteuid() == 0:  # started as root, Mosquitto drops to its own account: it must write its data here
+            shutil.chown(self.data_dir, "mosquitto", "mosquitto")
         (self.data_dir / "mosquitto.conf").write_text(
             f"listener {self.port} 127.0.0.1\n"
             "allow_anonymous true\n"
@@ -223,6 +225,22 @@ class Mosquitto(Server):
 
     def env(self) -> dict[str, str]:
         return {"MQTT_HOST": "127.0.0.1", "MQTT_PORT": str(self.port)}
+
+
+class DynsecMosquitto(Mosquitto):
+    """Mosquitto with the dynamic-security plugin: no anonymous logins, an admin login to manage the others."""
+
+    plugin = "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so"
+    admin = ("dynsec-admin", "dynsec-admin-password-1")
+
+    def prepare(self) -> None:
+        super().prepare()
+        config, state = self.data_dir / "mosquitto.conf", self.data_dir / "dynsec.json"
+        subprocess.run(["mosquitto_ctrl", "dynsec", "init", str(state), *self.admin], check=True, capture_output=True)
+        if os.geteuid() == 0:
+            shutil.chown(state, "mosquitto", "mosquitto")
+        text = config.read_text().replace("allow_anonymous true", "allow_anonymous false")
+        config.write_text(f"{text}plugin {self.plugin}\nplugin_opt_config_file {state}\n")
 
 
 class Postgres(Server):
