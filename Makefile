@@ -17,8 +17,9 @@ $(VENV)/.dev: pyproject.toml $(VENV)/.runtime
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
+# The in-process MQTT broker (port 1883) is on unless GATEWAY_MQTT_EMBEDDED_BROKER says otherwise.
 run: $(VENV)/.runtime
-	$(BIN)/iot-gateway serve
+	GATEWAY_MQTT_EMBEDDED_BROKER=$${GATEWAY_MQTT_EMBEDDED_BROKER:-true} $(BIN)/iot-gateway serve
 
 # Installs what the tests need (system packages, the InfluxDB build, firmware tools), starts the real
 # services, runs ruff, mypy and pytest, and stops the services whatever the outcome.
