@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
+from pathlib import Path
 
 from fastapi import FastAPI
 
@@ -27,6 +30,20 @@ log = logging.getLogger(__name__)
 READINGS = "devices/+/readings"
 
 
+def instance_id(data_dir: Path) -> str:
+    """A random id kept in the data directory: the broker session is as durable as the spool beside it, and two
+    replicas never share a client id (the broker would hand the session back and forth between them)."""
+    path = data_dir / "mqtt-instance-id"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        value = secrets.token_hex(4)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(value)
+        os.replace(tmp, path)
+        return value
+
+
 @asynccontextmanager
 async def mqtt_component(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
@@ -34,7 +51,7 @@ async def mqtt_component(app: FastAPI) -> AsyncIterator[None]:
         yield
         return
     slot = app.state.pipeline.spool.directory.name.removeprefix("slot-")
-    client_id = f"{settings.mqtt_client_id}-{slot}"
+    client_id = f"{settings.mqtt_client_id}-{instance_id(settings.data_dir)}-{slot}"
     async with AsyncExitStack() as stack:
         if settings.mqtt_embedded_broker:
             await stack.enter_async_context(embedded_broker(settings.host, settings.mqtt_port))

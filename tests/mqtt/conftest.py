@@ -16,6 +16,7 @@ import pytest
 from fastapi import FastAPI
 
 from gateway.config import Settings
+from gateway.mqtt.lifespan import instance_id
 from tests.conftest import InfluxInfo, MqttInfo
 from tests.ingest.conftest import ADMIN, app_settings
 from tests.mqtt.support import forget_session
@@ -78,7 +79,12 @@ def start_gateway(
             await gateway.ready()
             yield gateway
         if broker is None:
-            await asyncio.to_thread(forget_session, mosquitto.host, mosquitto.port, f"{settings.mqtt_client_id}-0")
+            await asyncio.to_thread(
+                forget_session,
+                mosquitto.host,
+                mosquitto.port,
+                f"{settings.mqtt_client_id}-{instance_id(settings.data_dir)}-0",
+            )
 
     return start
 

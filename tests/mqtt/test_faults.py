@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
+from gateway.mqtt.lifespan import instance_id
 from tests.conftest import InfluxInfo, MqttInfo, influx_info
 from tests.mqtt.conftest import Gateway
 from tests.mqtt.support import (
@@ -138,7 +139,7 @@ async def test_gateway_sigkill_during_load(tmp_path: Path, influx: InfluxInfo, m
         await assert_all_stored(influx, measurement, fleet, base_ms)
     finally:
         gateway.stop()
-        forget_session(mosquitto.host, mosquitto.port, f"gw-{measurement[-8:]}-0")
+        forget_session(mosquitto.host, mosquitto.port, f"gw-{measurement[-8:]}-{instance_id(gateway.data_dir)}-0")
 
 
 async def test_two_gateways_share_the_load(tmp_path: Path, influx: InfluxInfo, mosquitto: MqttInfo) -> None:
