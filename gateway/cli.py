@@ -20,6 +20,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     workers = args.workers or settings.workers
+    if workers > 1:
+        _prometheus_multiprocess(settings)
     base = f"http://{host}:{port}"
     print(f"iot-gateway on {base}  dashboard: {base}/  API docs: {base}/docs", flush=True)
     uvicorn.run(
@@ -136,6 +138,19 @@ def _run(command: Coroutine[Any, Any, str]) -> int:
     return 0
 
 
+def _prometheus_multiprocess(settings: Settings) -> None:
+    """Workers write their metrics to files that /metrics merges; set before any worker imports prometheus_client."""
+    import os
+    import shutil
+
+    from gateway.health import MULTIPROC_ENV
+
+    directory = (settings.data_dir / "prometheus").resolve()
+    shutil.rmtree(directory, ignore_errors=True)  # figures of processes from an earlier run would be summed
+    directory.mkdir(parents=True)
+    os.environ[MULTIPROC_ENV] = str(directory)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="iot-gateway", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -177,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_reports.add_argument("--tenant", help="one tenant; default every tenant")
     run_reports.add_argument("--day", help="the UTC day, YYYY-MM-DD; default yesterday")
     run_reports.set_defaults(handler=_reports_run)
+
     return parser
 
 

@@ -6,8 +6,16 @@ READINGS_ACCEPTED = Counter("gateway_readings_accepted_total", "Readings accepte
 READINGS_REJECTED = Counter(
     "gateway_readings_rejected_total", "Readings or messages rejected, by reason", ["transport", "reason"]
 )
-SPOOL_BYTES = Gauge("gateway_spool_unconfirmed_bytes", "Spooled bytes the sink has not confirmed", ["slot"])
-SPOOL_DEPTH = Gauge("gateway_spool_unconfirmed_readings", "Readings read from the spool awaiting the sink", ["slot"])
+# Each worker process owns one slot, so summing the live processes' values is the gateway's figure.
+SPOOL_BYTES = Gauge(
+    "gateway_spool_unconfirmed_bytes", "Spooled bytes the sink has not confirmed", ["slot"], multiprocess_mode="livesum"
+)
+SPOOL_DEPTH = Gauge(
+    "gateway_spool_unconfirmed_readings",
+    "Readings read from the spool awaiting the sink",
+    ["slot"],
+    multiprocess_mode="livesum",
+)
 SINK_BATCHES = Counter("gateway_sink_batches_total", "Batches written to the sink, by outcome", ["outcome"])
 SINK_RETRIES = Counter("gateway_sink_retries_total", "Failed sink writes that will be retried")
 SINK_LATENCY = Histogram(

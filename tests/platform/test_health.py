@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -45,3 +46,45 @@ async def test_readyz_follows_influxdb(tmp_path: Path, private_server: Callable[
 
         server.start()
         assert (await client.get("/readyz")).status_code == 200
+
+
+async def test_metrics_merge_every_worker(tmp_path: Path) -> None:
+    """With two uvicorn workers, /metrics counts the readings both accepted (Prometheus multiprocess mode)."""
+    import asyncio
+
+    import httpx
+
+    from tests.ingest.conftest import ADMIN
+    from tests.support.fleet import create_device, device_headers, login
+    from tests.support.process import GatewayProcess
+
+    env = {
+        "GATEWAY_ADMIN_USERNAME": ADMIN[0],
+        "GATEWAY_ADMIN_PASSWORD": ADMIN[1],
+        "GATEWAY_ARGON2_TIME_COST": "1",
+        "GATEWAY_ARGON2_MEMORY_KIB": "8",
+        "GATEWAY_ARGON2_PARALLELISM": "1",
+    }
+    gateway = GatewayProcess(tmp_path / "gw", env, workers=2).start()
+    try:
+        base_ms = int(time.time() * 1000) - 60_000
+        async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as client:
+            admin = await login(client, *ADMIN)
+            device_id, secret = await create_device(client, admin)
+            headers = await device_headers(client, device_id, secret)
+
+            async def post(i: int) -> None:
+                reply = await client.post(
+                    "/api/v1/readings", json={"ts": base_ms + i, "values": {"v": 1.0}}, headers=headers
+                )
+                assert reply.status_code == 202
+
+            # Separate connections so both workers get some of them.
+            for wave in range(10):
+                await asyncio.gather(*(post(wave * 30 + i) for i in range(30)))
+        async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as client:
+            text = (await client.get("/metrics")).text
+    finally:
+        gateway.stop()
+    line = next(ln for ln in text.splitlines() if ln.startswith('gateway_readings_accepted_total{transport="http"}'))
+    assert float(line.split()[-1]) == 300.0
