@@ -126,6 +126,12 @@ def _reports_run(args: argparse.Namespace, settings: Settings) -> int:
     return _run(queue_reports())
 
 
+def _simulate(args: argparse.Namespace, _: Settings) -> int:
+    from gateway.simulate import command
+
+    return command.run(args)
+
+
 def _run(command: Coroutine[Any, Any, str]) -> int:
     """Print what a registry command made, or its refusal (a GatewayError or a pydantic ValidationError)."""
     from gateway.errors import GatewayError
@@ -193,6 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
     run_reports.add_argument("--day", help="the UTC day, YYYY-MM-DD; default yesterday")
     run_reports.set_defaults(handler=_reports_run)
 
+    from gateway.simulate.command import add_arguments as simulate_arguments
+
+    simulate = sub.add_parser("simulate", help="run simulated devices (the firmware's own code) against a gateway")
+    simulate_arguments(simulate)
+    simulate.set_defaults(handler=_simulate)
     return parser
 
 

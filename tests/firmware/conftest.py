@@ -1,52 +1,28 @@
-"""Fixtures for the firmware tests.
-
-The firmware's logic runs under a real MicroPython interpreter: the WebAssembly port from npm
-(`@micropython/micropython-webassembly-pyscript`, MicroPython 1.27) driven by Node.js through
-`mpy_run.mjs`. `scripts/firmware-tools` installs it into `tests/firmware/node_modules`.
-"""
+"""Fixtures for the firmware tests (helpers in runner.py)."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
-FIRMWARE = ROOT / "firmware"
-LIB = FIRMWARE / "lib"
-HELPERS = HERE / "mpy"
-SCENARIOS = HELPERS / "scenarios"
-SHIMS = HERE / "shims"
-RUNNER = HERE / "mpy_run.mjs"
-MICROPYTHON_PKG = HERE / "node_modules" / "@micropython" / "micropython-webassembly-pyscript"
-
-
-@dataclass
-class MpyRun:
-    returncode: int
-    stdout: str
-    stderr: str
-    figures: dict[str, object] = field(default_factory=dict)
-
-    def ok(self) -> MpyRun:
-        assert self.returncode == 0, f"MicroPython scenario failed:\n{self.stderr}\n{self.stdout[-2000:]}"
-        return self
-
-
-def parse_figures(stdout: str) -> dict[str, object]:
-    figures: dict[str, object] = {}
-    for line in stdout.splitlines():
-        if line.startswith("FIGURE "):
-            _, name, value = line.split(" ", 2)
-            figures[name] = json.loads(value)
-    return figures
+from tests.firmware.runner import (
+    BOARD_FAKES,
+    HELPERS,
+    HERE,
+    LIB,
+    MICROPYTHON_PKG,
+    RUNNER,
+    SCENARIOS,
+    SHIMS,
+    MpyRun,
+    compile_lib,
+    parse_figures,
+)
 
 
 @pytest.fixture(scope="session")
@@ -55,22 +31,6 @@ def node() -> str:
     if path is None or not (MICROPYTHON_PKG / "micropython.mjs").exists():
         pytest.fail("MicroPython (WebAssembly) is not installed: run scripts/firmware-tools")
     return path
-
-
-def compile_lib(dest: Path, *extra: str) -> list[Path]:
-    """mpy-cross every firmware library module into dest; returns the .mpy files."""
-    out = []
-    for src in sorted(LIB.rglob("*.py")):
-        target = dest / src.relative_to(LIB).with_suffix(".mpy")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [sys.executable, "-m", "mpy_cross", *extra, "-o", str(target), str(src)],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        out.append(target)
-    return out
 
 
 @pytest.fixture(scope="session")
@@ -93,7 +53,7 @@ def run_mpy(node: str, tmp_path: Path) -> Iterator[Callable[..., MpyRun]]:
         heap: str = "192k",
         timeout: float = 240,
     ) -> MpyRun:
-        args = [node, str(RUNNER), "--heap", heap, "--lib", str(lib), "--lib", str(HELPERS)]
+        args = [node, str(RUNNER), "--heap", heap, "--lib", str(lib), "--lib", str(HELPERS), "--lib", str(BOARD_FAKES)]
         if params is not None:
             pdir = tmp_path / f"params-{scenario}"
             pdir.mkdir(exist_ok=True)
@@ -113,7 +73,7 @@ def run_mpy(node: str, tmp_path: Path) -> Iterator[Callable[..., MpyRun]]:
 @pytest.fixture
 def firmware_on_cpython(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The firmware library, its CPython shims and the shared test helpers importable on CPython."""
-    for path in (SHIMS, LIB, HELPERS):
+    for path in (HELPERS, LIB, SHIMS):  # SHIMS ends up first on sys.path
         monkeypatch.syspath_prepend(str(path))
     yield
     for name in list(sys.modules):

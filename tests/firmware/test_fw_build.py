@@ -12,7 +12,8 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-from conftest import FIRMWARE, HERE, LIB, compile_lib
+
+from tests.firmware.runner import FIRMWARE, HERE, LIB, compile_lib
 
 PYRIGHT = HERE / "node_modules" / "pyright" / "index.js"
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import FIRMWARE
+
+from tests.firmware.runner import FIRMWARE
 
 
 @pytest.mark.usefixtures("firmware_on_cpython")

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import MpyRun
+
+from tests.firmware.runner import MpyRun
 
 STEADY_MAX = 40 * 1024
 PEAK_MAX = 64 * 1024

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from conftest import MpyRun
+from tests.firmware.runner import MpyRun
 
 Run = Callable[..., MpyRun]
 

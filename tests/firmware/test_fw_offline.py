@@ -8,7 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import MpyRun
+
+from tests.firmware.runner import MpyRun
 
 READINGS = 10_000
 

@@ -1,4 +1,4 @@
-"""The firmware's send loop on CPython (hardware modules from tests/firmware/shims) against a tiny HTTP
+"""The firmware's send loop on CPython (hardware modules from gateway/simulate/shims) against a tiny HTTP
 server on 127.0.0.1 that speaks the gateway's contract (the same GatewayModel the MicroPython fakes use):
 the device is built by board.build() from a config, as main.py builds it, and runs all its tasks.
   401 (tokens revoked)  -> the token is fetched again and the batch re-sent

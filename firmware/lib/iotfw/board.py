@@ -1,6 +1,6 @@
 # Builds a Device from the configuration with the board's own hardware: the Wi-Fi station, the RTC,
 # the hardware watchdog, the sensors and the flash file system. Used once at boot; main.py then drops
-# this module (and config) to give their heap back. (On CPython the shims in tests/firmware/shims
+# this module (and config) to give their heap back. (On CPython the shims in gateway/simulate/shims
 # stand in for machine and network.)
 from .ack import Stats
 from .auth import Auth

@@ -51,15 +51,24 @@ class Clock:
         self.synced = True
         if write_rtc and self.rtc is not None:
             t = time.gmtime(unix_ms // 1000 - self.offset_s)
-            # RTC.datetime: (year, month, day, weekday, hours, minutes, seconds, subseconds)
-            self.rtc.datetime((t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0))
+            # RTC.datetime: (year, month, day, weekday, hours, minutes, seconds, subseconds); the ESP32 port
+            # takes the subseconds in microseconds. Kept to the millisecond: see from_rtc.
+            self.rtc.datetime((t[0], t[1], t[2], t[6], t[3], t[4], t[5], unix_ms % 1000 * 1000))
 
     def from_rtc(self) -> bool:
-        """Use the RTC if it still holds a real date (a soft reset keeps it): readings start at once."""
-        unix_s = int(time.time()) + self.offset_s
-        if unix_s < PLAUSIBLE_UNIX_S:
+        """Use the RTC if it still holds a real date (a soft reset keeps it): readings start at once.
+        Read to the millisecond: a clock truncated to the second runs up to 1 s behind, and after a quick
+        reset it would stamp new readings with the timestamps of the last ones before it (the gateway keys
+        on the timestamp: they would overwrite those readings)."""
+        unix_ms = (int(time.time()) + self.offset_s) * 1000
+        if unix_ms < PLAUSIBLE_UNIX_S * 1000:
             return False
-        self.set_unix_ms(unix_s * 1000, False)
+        time_ns = getattr(time, "time_ns", None)
+        if time_ns is not None:
+            precise = time_ns() // 1000000 + self.offset_s * 1000
+            if 0 <= precise - unix_ms < 2000:  # the same epoch as time.time() (checked, not assumed)
+                unix_ms = precise
+        self.set_unix_ms(unix_ms, False)
         return True
 
     async def query(self, timeout_ms: int = 2000):

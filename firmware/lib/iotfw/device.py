@@ -90,11 +90,23 @@ class Device:
         try:
             await self._stop.wait()
         finally:
-            for task in self._tasks:
-                task.cancel()
-            self._tasks = []
+            await self._end_tasks()
             self.queue.save()
             await self.transport.close()
+
+    async def _end_tasks(self) -> None:
+        """Cancel the tasks and wait until each has ended, so none runs on after save(): a task can miss a
+        cancellation (a wait_for whose result arrives at that moment returns it), so it is cancelled again."""
+        tasks = self._tasks
+        self._tasks = []
+        for _ in range(100):
+            pending = [task for task in tasks if not task.done()]
+            if not pending:
+                return
+            for task in pending:
+                task.cancel()
+            await sleep_ms(10)
+        self.log.error("a task did not stop")
 
     def stop(self) -> None:
         self._stop.set()

@@ -1,10 +1,8 @@
 # The sender task: takes the oldest due batch, delivers it (splitting on 413, re-fetching the token on
 # 401), and on a transient failure puts it back and waits: Retry-After, else exponential backoff with
 # jitter, cut short when the Wi-Fi comes back up.
-import gc
-
 from . import ack
-from .rt import sleep_ms, wait_event
+from .rt import collect, sleep_ms, wait_event
 
 
 class Sender:
@@ -37,13 +35,13 @@ class Sender:
             self.backoff.reset()
             self.log.info("batch delivered: %d readings accepted so far, %d segments in flash",
                           self.stats.accepted, len(q.spool))
-            gc.collect()
+            collect()
             return True
         q.failed(pos)
         self.stats.retries += 1
         wait = max(self.transport.retry_after_ms, self.backoff.next_ms())
         self.log.info("batch kept for later (%d segments in flash); retry in %d ms", len(q.spool), wait)
-        gc.collect()
+        collect()
         await self.pause(wait)
         return False
 
