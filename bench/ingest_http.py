@@ -181,7 +181,7 @@ async def main(seconds: int) -> None:
         )
         print(f"  ratio     end to end / ceiling                     {e2e / direct:>12.2f}")
 
-        single_rate, _ = run_wrk(gateway.url, tokens[1], 1, base, seconds, 32, workdir)
+        single_rate, _ = run_wrk(gateway.url, tokens[1], 1, base, seconds, 128, workdir)
         print(f"  gateway   single-reading requests                  {single_rate:>12,.0f} req/s")
 
         # Latency at about half the maximum rate: a background wrk with fewer connections plus probes.

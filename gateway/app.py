@@ -75,12 +75,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.checks = {}
     install_handlers(app)
+    # Routes are matched in order: ingestion, which takes most requests, goes first.
+    app.include_router(ingest_http.router, prefix="/api/v1")
     app.include_router(health.router)
     for router in (
         auth.router,
         devices.router,
         device_types.router,
-        ingest_http.router,
         readings.router,
         live.router,
         mqtt_hooks.router,
