@@ -163,7 +163,7 @@ class Pipeline:
                 if not await self._write(batch):
                     return  # shutting down with the sink away: the rest stays spooled
                 spool.confirmed(batch_end)
-                metrics.SPOOL_BYTES.labels(slot).set(spool.unconfirmed_bytes())
+                metrics.SPOOL_BYTES.labels(slot).set(spool.unconfirmed)
                 batch = []
                 metrics.SPOOL_DEPTH.labels(slot).set(0)
                 continue

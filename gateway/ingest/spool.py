@@ -110,6 +110,11 @@ class Spool:
             total += size - (self.checkpoint.offset if number == self.checkpoint.segment else 0)
         return total + sum(len(r) for r, _ in self._pending)
 
+    @property
+    def unconfirmed(self) -> int:
+        """Unconfirmed bytes as last counted (on open and at each confirmation) plus appends since."""
+        return self._unconfirmed
+
     # writer side -------------------------------------------------------------------------------------------
     def open_for_append(self) -> None:
         """Start a fresh segment after whatever exists, so earlier (possibly torn) segments stay untouched."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -62,7 +63,7 @@ class Subscriber:
         self.queue.put_nowait(None)
 
 
-class Hub:
+class Hub(ABC):
     """Local subscribers per tenant. Subclasses keep the buffer and carry events between replicas."""
 
     def __init__(self, buffer_size: int, queue_size: int) -> None:
@@ -97,17 +98,17 @@ class Hub:
     async def close(self) -> None:
         return None
 
+    @abstractmethod
     async def publish(self, tenant_id: str, items: list[tuple[str, str]]) -> None:
         """Buffer ``(device_id, data)`` items under new ids and deliver them to every replica's clients."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def last_id(self, tenant_id: str) -> str:
         """The id to resume from for a view rendered now (nothing after it has happened yet)."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def since(self, tenant_id: str, after: str) -> list[Event] | None:
         """The buffered events after ``after``; None when some of them are no longer buffered (resync)."""
-        raise NotImplementedError
 
 
 @dataclass

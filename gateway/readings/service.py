@@ -29,25 +29,28 @@ DEFAULT_RANGE_MS = 3_600_000
 
 
 class QueryCache:
-    """Short-lived results per device, dropped as soon as the sink stores new readings of that device."""
+    """Short-lived results per device, dropped as soon as the sink stores new readings of that device.
+
+    Entries are keyed by the device's generation, which every write bumps: older entries can no longer be hit
+    and simply expire, so nothing has to track which keys a device has.
+    """
 
     def __init__(self, ttl_s: float) -> None:
-        self._entries: TTLCache[tuple[str, Any], Any] = TTLCache(maxsize=50_000, ttl=max(ttl_s, 0.001))
-        self._keys: dict[str, set[tuple[str, Any]]] = {}
+        self._entries: TTLCache[tuple[str, int, Any], Any] = TTLCache(maxsize=50_000, ttl=max(ttl_s, 0.001))
+        self._generation: dict[str, int] = {}
         self.enabled = ttl_s > 0
 
     def get(self, device_id: str, key: Any) -> Any:
-        return self._entries.get((device_id, key)) if self.enabled else None
+        return self._entries.get((device_id, self._generation.get(device_id, 0), key)) if self.enabled else None
 
     def put(self, device_id: str, key: Any, value: Any) -> None:
         if self.enabled:
-            self._entries[(device_id, key)] = value
-            self._keys.setdefault(device_id, set()).add((device_id, key))
+            self._entries[(device_id, self._generation.get(device_id, 0), key)] = value
 
     def invalidate(self, readings: Sequence[Reading]) -> None:
+        generation = self._generation
         for device_id in {r.device_id for r in readings}:
-            for entry in self._keys.pop(device_id, ()):
-                self._entries.pop(entry, None)
+            generation[device_id] = generation.get(device_id, 0) + 1
 
 
 def parse_time(value: str | None, default_ms: int, name: str) -> int:

@@ -88,16 +88,6 @@ class LineEncoder:
         return f"{self._last_series} {','.join(fields)} {reading.ts_ms}"
 
 
-def to_line(reading: Reading, measurement: str) -> str:
-    """One reading as a line, by ``Point`` alone (the reference the encoder is tested against)."""
-    point = LinePoint(measurement).tag("device_id", reading.device_id)
-    for key, tag in reading.tags.items():
-        point.tag(key, tag)
-    for metric, value in reading.values.items():
-        point.field(metric, value)
-    return str(point.time(reading.ts_ms, WritePrecision.MS).to_line_protocol())
-
-
 class InfluxStore:
     def __init__(self, url: str, token: str, org: str, bucket: str, measurement: str, timeout_s: float) -> None:
         self._client = InfluxDBClientAsync(

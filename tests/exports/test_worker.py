@@ -23,10 +23,10 @@ from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
 
 from gateway.config import Settings
 from gateway.storage.base import Reading
-from gateway.storage.influx import to_line
 from tests.conftest import InfluxInfo
 from tests.exports.conftest import ADMIN, Webhook, Worker, finished, login, make_settings, wait_for
 from tests.support.app import running_app
+from tests.support.lines import to_line
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 DEVICES = [f"big-{n}" for n in range(10)]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from gateway.storage.base import Reading
-from gateway.storage.influx import LineEncoder, to_line
+from gateway.storage.influx import LineEncoder
+from tests.support.lines import to_line
 
 AWKWARD = ['a,b c=d "q"', "back\\slash\\", "ünï ✓ 温度", "=", " lead", "trail "]
 

@@ -19,6 +19,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,7 +51,7 @@ def _as_service_user() -> list[str]:
 
 
 @dataclass
-class Server:
+class Server(ABC):
     """A server process on a loopback port; stop() and start() keep its data directory."""
 
     name: str
@@ -58,20 +59,22 @@ class Server:
     port: int = field(default_factory=free_port)
     pid: int | None = None
 
-    def argv(self) -> list[str]:
-        raise NotImplementedError
+    @abstractmethod
+    def argv(self) -> list[str]: ...
 
-    def env(self) -> dict[str, str]:
-        raise NotImplementedError
+    @abstractmethod
+    def env(self) -> dict[str, str]: ...
 
     def prepare(self) -> None:
-        """Create the data directory and configuration on first start."""
+        """Create the data directory and configuration on first start (none by default)."""
+        return None
 
     def ready(self) -> None:
         wait_for_port(self.port)
 
     def after_first_start(self) -> None:
-        """One-time setup that needs the server running (users, buckets)."""
+        """One-time setup that needs the server running (users, buckets); none by default."""
+        return None
 
     def start(self) -> Server:
         first = not (self.data_dir / ".prepared").exists()
