@@ -109,9 +109,10 @@ def _primary(points: Mapping[str, Point], declared: Mapping[str, str]) -> str | 
 async def _sparklines(store: Reader, cache: QueryCache, cards: list[Card], start: int, end: int) -> None:
     """Every card's trend in one windowed read of the store (cached per device until it gets new readings)."""
     wanted = {c.device.device_id: c.spark_metric for c in cards if c.spark_metric}
+    entries = {device_id: cache.entry(device_id, ("spark", metric, start)) for device_id, metric in wanted.items()}
     found: dict[str, list[tuple[int, float]]] = {}
-    for device_id, metric in wanted.items():
-        if (hit := cache.get(device_id, ("spark", metric, start))) is not None:
+    for device_id, entry in entries.items():
+        if (hit := cache.lookup(entry)) is not None:
             found[device_id] = hit
     missing = [d for d in wanted if d not in found]
     if missing:
@@ -124,7 +125,7 @@ async def _sparklines(store: Reader, cache: QueryCache, cards: list[Card], start
                     fresh[row.device_id].append((row.ts_ms, float(value)))
         for device_id, pairs in fresh.items():
             pairs.sort()
-            cache.put(device_id, ("spark", wanted[device_id], start), pairs)
+            cache.store(entries[device_id], pairs)
         found |= fresh
     for card in cards:
         pairs = found.get(card.device.device_id, [])

@@ -33,7 +33,7 @@ async def pipeline_component(app: FastAPI) -> AsyncIterator[Pipeline]:
     app.state.pipeline = pipeline
     app.state.limits = limits_from(app.state.settings)
     app.state.query_cache = cache = QueryCache(app.state.settings.query_cache_ttl_s)
-    pipeline.written_listeners.append(cache.invalidate)
+    pipeline.listeners.append(cache.invalidate)
     try:
         yield pipeline
     finally:

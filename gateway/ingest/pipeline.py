@@ -69,8 +69,9 @@ class Pipeline:
         self.quota_bytes = quota_bytes
         self.segment_bytes = segment_bytes
         self.max_backoff_s = max_backoff_s
-        self.listeners: list[Listener] = []  # called with readings as soon as they are spooled (live views)
-        self.written_listeners: list[Listener] = []  # called after the sink stored them (cache invalidation)
+        # Called with readings once the sink stored them (cache invalidation, then live views): what a viewer is
+        # shown live is already queryable, so a page rendered after an event always includes it.
+        self.listeners: list[Listener] = []
         self.spool: Spool | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = asyncio.Event()
@@ -121,11 +122,9 @@ class Pipeline:
         if self.spool is None or self._closing.is_set():
             raise SpoolFull("the gateway is shutting down")
         await self.spool.append(to_payload(readings))
-        self._notify(self.listeners, readings)
 
-    @staticmethod
-    def _notify(listeners: list[Listener], readings: Sequence[Reading]) -> None:
-        for listener in listeners:
+    def _notify(self, readings: Sequence[Reading]) -> None:
+        for listener in self.listeners:
             try:
                 listener(readings)
             except Exception:
@@ -214,7 +213,7 @@ class Pipeline:
                         metrics.SINK_LATENCY.observe(time.perf_counter() - began)
                 metrics.SINK_BATCHES.labels("ok").inc()
                 self.sink_healthy = True
-                self._notify(self.written_listeners, chunk)
+                self._notify(chunk)
             except PermanentWriteError as exc:
                 self._dead_letter(chunk, str(exc))
             except Exception:

@@ -1,6 +1,7 @@
 """From the pipeline to the hub, off the ingestion path.
 
-The pipeline calls ``publisher(readings)`` in the event loop as soon as readings are durably accepted; that only
+The pipeline calls ``publisher(readings)`` in the event loop once the sink stored readings (so what is streamed is
+already queryable); that only
 queues them (bounded: when live viewers cannot keep up, live events are skipped, never the readings). A task
 looks up each device's tenant (cached as long as the device authenticator caches device state) and publishes.
 """

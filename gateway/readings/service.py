@@ -9,9 +9,9 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from cachetools import TTLCache
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,6 +26,8 @@ from gateway.storage.base import Aggregate, Point, Reader, Reading
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h|d|w)$")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 DEFAULT_RANGE_MS = 3_600_000
+T = TypeVar("T")
+Entry = tuple[str, int, Any]  # device id, its generation, the query
 
 
 class QueryCache:
@@ -36,16 +38,29 @@ class QueryCache:
     """
 
     def __init__(self, ttl_s: float) -> None:
-        self._entries: TTLCache[tuple[str, int, Any], Any] = TTLCache(maxsize=50_000, ttl=max(ttl_s, 0.001))
+        self._entries: TTLCache[Entry, Any] = TTLCache(maxsize=50_000, ttl=max(ttl_s, 0.001))
         self._generation: dict[str, int] = {}
         self.enabled = ttl_s > 0
 
-    def get(self, device_id: str, key: Any) -> Any:
-        return self._entries.get((device_id, self._generation.get(device_id, 0), key)) if self.enabled else None
+    def entry(self, device_id: str, key: Any) -> Entry:
+        """Where a result read from now on is kept: take it *before* reading, so that a write landing meanwhile
+        (which bumps the generation) leaves that possibly stale result unreachable."""
+        return device_id, self._generation.get(device_id, 0), key
 
-    def put(self, device_id: str, key: Any, value: Any) -> None:
+    def lookup(self, entry: Entry) -> Any:
+        return self._entries.get(entry) if self.enabled else None
+
+    def store(self, entry: Entry, value: Any) -> None:
         if self.enabled:
-            self._entries[(device_id, self._generation.get(device_id, 0), key)] = value
+            self._entries[entry] = value
+
+    async def get(self, device_id: str, key: Any, compute: Callable[[], Awaitable[T]]) -> T:
+        entry = self.entry(device_id, key)
+        value: T | None = self.lookup(entry)
+        if value is None:
+            value = await compute()
+            self.store(entry, value)
+        return value
 
     def invalidate(self, readings: Sequence[Reading]) -> None:
         generation = self._generation
@@ -86,11 +101,10 @@ async def latest(
     session: AsyncSession, user: UserPrincipal, store: Reader, cache: QueryCache, device_id: str
 ) -> LatestOut:
     await devices.get_visible(session, user, device_id)
-    cached = cache.get(device_id, "latest")
-    if cached is None:
-        cached = (await store.latest([device_id])).get(device_id, {})
-        cache.put(device_id, "latest", cached)
-    return LatestOut(device_id=device_id, values=_out(cached))
+    async def latest() -> dict[str, Any]:
+        return (await store.latest([device_id])).get(device_id, {})
+
+    return LatestOut(device_id=device_id, values=_out(await cache.get(device_id, "latest", latest)))
 
 
 async def fleet_latest(
@@ -137,16 +151,16 @@ async def series(
     coarsened = False
     if every_ms is not None and math.ceil(span / every_ms) > limit:
         every_ms, coarsened = _coarse(span, limit), True
-    key = ("series", metric, start_ms, end_ms, every_ms, agg)
-    points = cache.get(device_id, key)
-    if points is None:
+
+    async def series() -> tuple[list[Any], int | None, Aggregate | None, bool]:
         points = await _query(store, device_id, metric, start_ms, end_ms, every_ms, agg or "mean")
         if every_ms is None and len(points) > limit:
-            every_ms, agg, coarsened = _coarse(span, limit), "mean", True
-            points = await _query(store, device_id, metric, start_ms, end_ms, every_ms, agg)
-        cache.put(device_id, key, (points, every_ms, agg, coarsened))
-    else:
-        points, every_ms, agg, coarsened = points
+            every = _coarse(span, limit)
+            return await _query(store, device_id, metric, start_ms, end_ms, every, "mean"), every, "mean", True
+        return points, every_ms, agg, coarsened
+
+    key = ("series", metric, start_ms, end_ms, every_ms, agg)
+    points, every_ms, agg, coarsened = await cache.get(device_id, key, series)
     return SeriesOut(
         device_id=device_id,
         metric=metric,

@@ -41,6 +41,22 @@ async def test_device_and_fleet_streams_deliver_posted_readings(gateway: Gateway
     assert data["device_id"] == gateway.device_id and data["values"] == {"temperature": 21.5}
 
 
+async def test_a_streamed_reading_is_already_queryable(gateway: Gateway) -> None:
+    """A page rendered after an event must show it: events follow the store (and the query cache), not the spool."""
+    latest = f"/api/v1/devices/{gateway.device_id}/readings/latest"
+    async with gateway.client.stream("GET", "/api/v1/stream", headers=gateway.admin) as fleet:
+        stream = events(fleet)
+        await asyncio.sleep(0.2)
+        for value in (1.5, 2.5, 3.5, 4.5, 5.5):
+            before = await gateway.client.get(latest, headers=gateway.admin)  # warms the query cache
+            assert before.status_code == 200
+            await post(gateway.client, gateway.device, temperature=value)
+            [event] = await take(stream, 1)
+            assert json.loads(event.data)["values"] == {"temperature": value}
+            now = await gateway.client.get(latest, headers=gateway.admin)
+            assert now.json()["values"]["temperature"]["value"] == value
+
+
 async def test_another_tenants_device_is_404_and_its_readings_never_reach_us(gateway: Gateway) -> None:
     await gateway.server.add_user("eve", Role.admin, tenant="other")
     eve = await login(gateway.client, "eve", PASSWORD)
