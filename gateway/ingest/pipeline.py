@@ -20,7 +20,7 @@ import orjson
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
 
 from gateway.ingest import metrics
-from gateway.ingest.spool import Spool, SpoolFull
+from gateway.ingest.spool import Position, Spool, SpoolFull
 from gateway.storage.base import Reading, Sink
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,7 @@ __all__ = ["PermanentWriteError", "Pipeline", "SpoolFull"]
 
 Listener = Callable[[Sequence[Reading]], None]
 SHUTDOWN_GRACE_S = 10.0
+CLOSING_POLL_S = 0.01
 
 
 class PermanentWriteError(Exception):
@@ -121,7 +122,7 @@ class Pipeline:
             return
         if self.spool is None or self._closing.is_set():
             raise SpoolFull("the gateway is shutting down")
-        await self.spool.append(to_payload(readings))
+        await self.spool.append(to_payload(readings), memo=readings)
 
     def _notify(self, readings: Sequence[Reading]) -> None:
         for listener in self.listeners:
@@ -142,21 +143,18 @@ class Pipeline:
         first_at = 0.0
         while True:
             spool.appended.clear()
-            limit = spool.end if live else None
-            records, next_position = await asyncio.to_thread(spool.read_from, position, limit)
+            records, next_position = await self._read(spool, position, live)
             if records:
                 if not batch:
                     first_at = time.monotonic()
-                for end, payload in records:
-                    batch.extend(from_payload(payload))
+                for end, readings in records:
+                    batch.extend(readings)
                     batch_end = end
-                position = next_position
                 metrics.SPOOL_DEPTH.labels(slot).set(len(batch))
-            elif not live:
-                position = next_position
+            idle = not records and next_position == position  # moving past a segment's end is progress
+            position = next_position
             full = len(batch) >= self.batch_size
             due = batch and (time.monotonic() - first_at >= self.batch_interval_s)
-            idle = not records
             closing = self._closing.is_set()
             if batch and (full or due or (idle and (closing or not live))):
                 if not await self._write(batch):
@@ -170,9 +168,10 @@ class Pipeline:
                 if not live:
                     self._retire(spool)
                     return
-                if closing:
-                    return
+                if closing and (position >= spool.end or time.monotonic() > self._deadline):
+                    return  # everything committed is written (a commit may still be landing: then wait for it)
                 wait = self.batch_interval_s - (time.monotonic() - first_at) if batch else None
+                wait = min(wait or CLOSING_POLL_S, CLOSING_POLL_S) if closing else wait
                 try:
                     await asyncio.wait_for(spool.appended.wait(), timeout=wait)
                 except TimeoutError:
@@ -185,6 +184,16 @@ class Pipeline:
                         await asyncio.wait_for(spool.appended.wait(), timeout=remaining)
                     except TimeoutError:
                         pass
+
+    @staticmethod
+    async def _read(spool: Spool, position: Position, live: bool) -> tuple[list[tuple[Position, Sequence[Reading]]], Position]:
+        """The next records as (end, readings): from the spool's memory tail when it follows on, else from disk
+        (up to where the tail begins, which only holds committed records)."""
+        if live and (tail := spool.take_tail(position)) is not None:
+            return tail, tail[-1][0] if tail else position
+        limit = (spool.tail_start or spool.end) if live else None
+        records, next_position = await asyncio.to_thread(spool.read_from, position, limit)
+        return [(end, from_payload(payload)) for end, payload in records], next_position
 
     def _retire(self, spool: Spool) -> None:
         """An adopted spool is empty: remove it so the slot can be claimed fresh."""

@@ -6,6 +6,11 @@ read and confirmed by the sink is recorded in a checkpoint and whole segments be
 crash the records past the checkpoint are read again (replay); a torn record at the tail of a segment, from a
 write that never returned, is where that segment ends.
 
+The reader of a live spool does not read back what this process just wrote: each append may carry a ``memo`` (the
+objects the payload was made from), kept in a bounded in-memory tail after its fsync, so the reader skips the
+file read and the decoding. When the reader falls behind (the sink is down), the tail is cut and restarted: the
+reader then reads the file up to where the tail begins.
+
 Record: 4-byte big-endian length, 4-byte CRC32 of the payload, payload (orjson).
 """
 
@@ -25,6 +30,7 @@ import orjson
 
 _HEADER = struct.Struct(">II")
 _READ_CHUNK = 4 << 20
+TAIL_BYTES = 4 << 20  # record bytes kept in memory for the reader (the objects take a few times more)
 
 
 class SpoolFull(Exception):
@@ -73,7 +79,10 @@ class Spool:
         self._file: Any = None
         self._segment = 0
         self._offset = 0
-        self._pending: list[tuple[bytes, asyncio.Future[None]]] = []
+        self._pending: list[tuple[bytes, Any, asyncio.Future[None]]] = []
+        self._tail: list[tuple[Position, Any]] = []  # (end of record, memo), committed, not yet taken
+        self._tail_start: Position | None = None  # where the first record of the tail begins
+        self._tail_bytes = 0
         self._wakeup = asyncio.Event()
         self.appended = asyncio.Event()  # set after each commit; the reader waits on it
         self._committer: asyncio.Task[None] | None = None
@@ -108,7 +117,7 @@ class Spool:
                 continue
             size = (self.directory / _segment_name(number)).stat().st_size
             total += size - (self.checkpoint.offset if number == self.checkpoint.segment else 0)
-        return total + sum(len(r) for r, _ in self._pending)
+        return total + sum(len(r) for r, _, _ in self._pending)
 
     @property
     def unconfirmed(self) -> int:
@@ -140,8 +149,9 @@ class Spool:
         """Everything before this position is durable."""
         return Position(self._segment, self._offset)
 
-    async def append(self, payload: Any) -> None:
-        """Return once the payload is on disk (fsync); raise SpoolFull past the quota."""
+    async def append(self, payload: Any, memo: Any = None) -> None:
+        """Return once the payload is on disk (fsync); raise SpoolFull past the quota. The reader of this live spool
+        gets ``memo`` (when given) instead of the decoded payload."""
         if self._closed:
             raise SpoolFull("the spool is closing")
         record = encode(payload)
@@ -149,7 +159,7 @@ class Spool:
             raise SpoolFull(f"spool quota of {self.quota_bytes} bytes reached")
         self._unconfirmed += len(record)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((record, future))
+        self._pending.append((record, memo, future))
         self._wakeup.set()
         await future
 
@@ -174,26 +184,64 @@ class Spool:
                     return
                 continue
             try:
-                await asyncio.to_thread(self._write_sync, b"".join(r for r, _ in batch))
+                start = await asyncio.to_thread(self._write_sync, b"".join(r for r, _, _ in batch))
             except BaseException as exc:
-                for _, fut in batch:
+                for _, _, fut in batch:
                     if not fut.done():
                         fut.set_exception(exc if isinstance(exc, Exception) else RuntimeError("spool stopped"))
                 if not isinstance(exc, Exception):
                     raise
                 continue
-            for _, fut in batch:
+            self._keep(start, batch)
+            for _, _, fut in batch:
                 if not fut.done():
                     fut.set_result(None)
             self.appended.set()
 
-    def _write_sync(self, data: bytes) -> None:
+    def _keep(self, start: Position, batch: list[tuple[bytes, Any, asyncio.Future[None]]]) -> None:
+        """Put committed records in the tail. The tail restarts here when it is full or does not end where these
+        begin (a new segment); records without a memo move its start past them. The reader reads the file up to
+        the tail's start."""
+        end = start.offset
+        kept = []
+        for record, memo, _ in batch:
+            end += len(record)
+            kept.append((Position(start.segment, end), memo))
+        size = end - start.offset
+        tail_end = self._tail[-1][0] if self._tail else self._tail_start
+        if tail_end != start or self._tail_bytes + size > TAIL_BYTES:
+            self._tail, self._tail_start, self._tail_bytes = [], start, 0
+        if any(memo is None for _, memo in kept):
+            self._tail, self._tail_start, self._tail_bytes = [], kept[-1][0], 0
+            return
+        self._tail.extend(kept)
+        self._tail_bytes += size
+
+    def take_tail(self, position: Position) -> list[tuple[Position, Any]] | None:
+        """The committed records after ``position`` as (end, memo), from memory; None when the reader is behind the
+        tail's start and must read the file up to there first. A reader that got some of these records from the
+        file (it raced their commit) only gets the rest."""
+        if self._tail_start is None or position < self._tail_start:
+            return None
+        taken = [item for item in self._tail if item[0] > position]
+        self._tail, self._tail_bytes = [], 0
+        self._tail_start = taken[-1][0] if taken else position
+        return taken
+
+    @property
+    def tail_start(self) -> Position | None:
+        return self._tail_start
+
+    def _write_sync(self, data: bytes) -> Position:
+        """Write and sync; returns where the data begins."""
         if self._offset >= self.segment_bytes:
             self._segment += 1
             self._open_segment()
+        start = Position(self._segment, self._offset)
         self._file.write(data)
         os.fsync(self._file.fileno())
         self._offset += len(data)
+        return start
 
     async def close(self) -> None:
         self._closed = True
@@ -238,7 +286,7 @@ class Spool:
             if records:
                 return records, records[-1][0]
             if limit is not None and number == limit.segment:
-                break
+                return records, Position(number, start)
             # Nothing whole left here: a finished (or torn) segment; go on with the next one.
             position = Position(number + 1, 0)
         return records, position

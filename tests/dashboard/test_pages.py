@@ -6,7 +6,6 @@ import json
 import re
 
 import httpx
-import pytest
 from playwright.async_api import Page, expect
 
 from tests.dashboard.conftest import OPERATOR, VIEWER, Dashboard, history, now_ms, sign_in

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.ingest import spool as spool_module
 from gateway.ingest.pipeline import PermanentWriteError, Pipeline, SpoolFull, to_payload
 from gateway.ingest.spool import Spool, encode
 from gateway.storage.base import Reading
@@ -124,6 +125,40 @@ async def test_torn_record_at_the_tail_is_ignored_on_replay(tmp_path: Path) -> N
     await wait_until(lambda: len(sink.points) == 5)
     await pipeline.close()
     assert [ts for _, ts, _ in sink.points] == [0, 1, 2, 100, 101]
+
+
+async def test_a_reader_that_keeps_up_takes_readings_from_memory(tmp_path: Path) -> None:
+    sink = MemorySink()
+    seen: list[Reading] = []
+    pipeline = make(sink, tmp_path)
+    pipeline.listeners.append(seen.extend)
+    await pipeline.start()
+    await pipeline.submit(readings("d", 0, 5))  # the first may race the reader's first look at the file
+    await wait_until(lambda: len(seen) == 5)
+    sent = readings("d", 10, 30)
+    await pipeline.submit(sent)
+    await wait_until(lambda: len(seen) == 35)
+    await pipeline.close()
+    assert all(a is b for a, b in zip(seen[5:], sent, strict=True))  # the very objects: no file read, no decoding
+
+
+async def test_a_reader_that_fell_behind_reads_the_file_then_memory_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spool_module, "TAIL_BYTES", 1500)  # the memory tail overflows and restarts many times
+    sink = MemorySink()
+    sink.blocked.clear()
+    pipeline = make(sink, tmp_path)
+    await pipeline.start()
+    for i in range(100):
+        await pipeline.submit(readings(f"d{i % 7}", i * 10, 10))
+    sink.blocked.set()
+    await wait_until(lambda: len(sink.points) == 1000)
+    await pipeline.submit(readings("late", 0, 5))  # and it follows the tail again afterwards
+    await wait_until(lambda: len(sink.points) == 1005)
+    await pipeline.close()
+    assert len({(dev, ts) for dev, ts, _ in sink.points}) == 1005  # every one, once
+    assert [ts for dev, ts, _ in sink.points if dev != "late"] == list(range(1000))  # in order
 
 
 async def test_quota_pushes_back_instead_of_dropping(tmp_path: Path) -> None:
