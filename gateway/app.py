@@ -75,7 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.checks = {}
     install_handlers(app)
-    # Routes are matched in order: ingestion, which takes most requests, goes first.
+    app.add_middleware(ingest_http.ReadingsFastPath)
     app.include_router(ingest_http.router, prefix="/api/v1")
     app.include_router(health.router)
     for router in (
