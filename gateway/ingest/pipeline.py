@@ -21,7 +21,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exp
 
 from gateway.ingest import metrics
 from gateway.ingest.spool import Position, Spool, SpoolFull
-from gateway.storage.base import Reading, Sink
+from gateway.storage.base import PermanentWriteError, Reading, Sink
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +30,6 @@ __all__ = ["PermanentWriteError", "Pipeline", "SpoolFull"]
 Listener = Callable[[Sequence[Reading]], None]
 SHUTDOWN_GRACE_S = 10.0
 CLOSING_POLL_S = 0.01
-
-
-class PermanentWriteError(Exception):
-    """The sink refused the batch for good (e.g. a field type conflict); retrying would block the pipeline."""
 
 
 def _transient(exc: BaseException) -> bool:
@@ -206,28 +202,38 @@ class Pipeline:
     async def _write(self, batch: list[Reading]) -> bool:
         """Write in sink-sized chunks; True when all are stored (or dead-lettered), False when giving up to close."""
         for start in range(0, len(batch), self.batch_size):
-            chunk = batch[start : start + self.batch_size]
-            retrying = AsyncRetrying(
-                retry=retry_if_exception(_transient),
-                wait=wait_exponential_jitter(multiplier=0.05, max=self.max_backoff_s, jitter=0.05),
-                stop=self._stop_when_closing,
-                before_sleep=self._on_retry,
-                reraise=True,
-            )
-            try:
-                async for attempt in retrying:
-                    with attempt:
-                        began = time.perf_counter()
-                        await self.sink.write(chunk)
-                        metrics.SINK_LATENCY.observe(time.perf_counter() - began)
-                metrics.SINK_BATCHES.labels("ok").inc()
-                self.sink_healthy = True
-                self._notify(chunk)
-            except PermanentWriteError as exc:
-                self._dead_letter(chunk, str(exc))
-            except Exception:
+            if not await self._write_chunk(batch[start : start + self.batch_size]):
                 log.warning("sink still failing at shutdown; %d readings stay spooled for replay", len(batch))
                 return False
+        return True
+
+    async def _write_chunk(self, chunk: Sequence[Reading]) -> bool:
+        """Retry transient failures. A chunk refused for good is halved until the refused readings are alone (the
+        store may have kept the rest of a partial write: writing it again overwrites), and those are set aside."""
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(_transient),
+            wait=wait_exponential_jitter(multiplier=0.05, max=self.max_backoff_s, jitter=0.05),
+            stop=self._stop_when_closing,
+            before_sleep=self._on_retry,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    began = time.perf_counter()
+                    await self.sink.write(chunk)
+                    metrics.SINK_LATENCY.observe(time.perf_counter() - began)
+        except PermanentWriteError as exc:
+            if len(chunk) == 1:
+                self._dead_letter(chunk, str(exc))
+                return True
+            half = len(chunk) // 2
+            return await self._write_chunk(chunk[:half]) and await self._write_chunk(chunk[half:])
+        except Exception:
+            return False
+        metrics.SINK_BATCHES.labels("ok").inc()
+        self.sink_healthy = True
+        self._notify(chunk)
         return True
 
     def _stop_when_closing(self, _: RetryCallState) -> bool:

@@ -29,6 +29,10 @@ class Reading:
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
+class PermanentWriteError(Exception):
+    """The store refused the batch for good (e.g. a field type conflict); retrying would block the pipeline."""
+
+
 @dataclass(frozen=True, slots=True)
 class Point:
     ts_ms: int

@@ -7,19 +7,24 @@ milliseconds. Line protocol is produced by the library's ``Point``; nothing is e
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
 from influxdb_client.client.write.point import Point as LinePoint
 from influxdb_client.domain.write_precision import WritePrecision
+from influxdb_client.rest import ApiException
+from influxdb_client.service.write_service import WriteService
 
-from gateway.storage.base import Aggregate, Point, Reading, RowChunk, Value
+from gateway.storage.base import Aggregate, PermanentWriteError, Point, Reading, RowChunk, Value
 from gateway.storage.slices import batches, sliced
 
 MS: WritePrecision = WritePrecision.MS  # type: ignore[assignment]  # the library types its constants as str
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
+GZIP_LEVEL = 1  # the library compresses at level 9: four times the CPU for 7% fewer bytes of line protocol
+REFUSED = {400, 422}  # malformed line protocol, field type conflict: the same batch would be refused again
 _FLUX_AGG = {"mean": "mean", "min": "min", "max": "max", "count": "count", "last": "last"}
 
 
@@ -90,10 +95,8 @@ class LineEncoder:
 
 class InfluxStore:
     def __init__(self, url: str, token: str, org: str, bucket: str, measurement: str, timeout_s: float) -> None:
-        self._client = InfluxDBClientAsync(
-            url=url, token=token, org=org, timeout=int(timeout_s * 1000), enable_gzip=True
-        )
-        self._write = self._client.write_api()
+        self._client = InfluxDBClientAsync(url=url, token=token, org=org, timeout=int(timeout_s * 1000))
+        self._writes = WriteService(self._client.api_client)  # the write API without its level-9 gzip
         self._query = self._client.query_api()
         self._org = org
         self._bucket = bucket
@@ -104,8 +107,20 @@ class InfluxStore:
         if not batch:
             return
         line = self._encoder.line
-        body = "\n".join([line(r) for r in batch])
-        await self._write.write(bucket=self._bucket, org=self._org, record=body, write_precision=MS)
+        body = gzip.compress("\n".join([line(r) for r in batch]).encode(), GZIP_LEVEL)
+        try:
+            await self._writes.post_write_async(
+                org=self._org,
+                bucket=self._bucket,
+                body=body,
+                precision=MS,
+                content_encoding="gzip",
+                content_type="text/plain; charset=utf-8",
+            )
+        except ApiException as exc:
+            if exc.status in REFUSED:
+                raise PermanentWriteError(f"InfluxDB refused the batch ({exc.status}): {exc.message}") from exc
+            raise
 
     async def close(self) -> None:
         await self._client.close()

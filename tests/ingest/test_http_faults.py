@@ -127,3 +127,31 @@ async def test_sigkill_during_load_keeps_every_acknowledged_reading(
     missing = acked - set(got)
     assert not missing, f"{len(missing)} acknowledged readings lost"
     assert len(got) == len(set(got)), "a reading was stored twice"
+
+
+async def test_a_reading_influxdb_refuses_for_good_is_set_aside_and_the_rest_is_stored(
+    tmp_path: Path, influx: InfluxInfo
+) -> None:
+    """A field type conflict (422) is not retried forever, which would stall every device: the batch is halved
+    until the refused reading is alone, and that one goes to the dead-letter file."""
+    now = time.time_ns() // 1_000_000
+    values: list[object] = [21.5, 22.0, "warm", 22.5, 23.0]
+    async with running_app(app_settings(tmp_path, influx)) as client:
+        admin = await login(client, *ADMIN)
+        device_id, secret = await create_device(client, admin)
+        device = await device_headers(client, device_id, secret)
+        readings = [{"ts": now - 5000 + i, "values": {"temperature": v}} for i, v in enumerate(values)]
+        reply = await client.post("/api/v1/readings", json={"readings": readings}, headers=device)
+        assert reply.json() == {"accepted": 5, "rejected": []}
+        url = f"/api/v1/devices/{device_id}/readings"
+        dead_letter = tmp_path / "spool" / "dead-letter.jsonl"
+        async with asyncio.timeout(10):
+            while (
+                not dead_letter.exists()
+                or len((await client.get(url, params={"metric": "temperature"}, headers=admin)).json()["points"]) < 4
+            ):
+                await asyncio.sleep(0.05)
+        points = (await client.get(url, params={"metric": "temperature"}, headers=admin)).json()["points"]
+    assert [p["value"] for p in points] == [21.5, 22.0, 22.5, 23.0]
+    dead = dead_letter.read_text().splitlines()
+    assert len(dead) == 1 and '"warm"' in dead[0] and "422" in dead[0]
