@@ -2,7 +2,7 @@
 
 Starts a private Mosquitto (persistence on, no queue limits) and InfluxDB 2.x, and gateway processes (`iot-gateway
 serve`, one data directory, like uvicorn workers) sharing the subscription on loopback, then for QoS 0 and QoS 1, with messages of 1 and of 10 readings, from
-several devices in publisher processes:
+several devices (one connection each) of the raw-socket publisher in bench/mqttload.py, the same in every phase:
   1. raw broker: the same messages to a plain paho subscriber (no gateway), until it received them all;
   2. gateway: until every reading is queryable in InfluxDB; lost = published - stored (distinct points),
      duplicated = readings the gateway accepted beyond those published (redeliveries);
@@ -31,11 +31,13 @@ import paho.mqtt.client as paho
 from influxdb_client import InfluxDBClient
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bench import mqttload
 from tests.mqtt.support import accepted, gateway_env, register
 from tests.support.process import GatewayProcess
 from tests.support.services import Influx, Mosquitto, new_server
 
-PROCESSES = 2
+PROCESSES = 1  # the raw-socket publisher offers far more than the gateway takes from one process
+WINDOW = 100  # unacknowledged QoS 1 messages per device connection
 PHASE_TIMEOUT_S = 180.0
 MEASUREMENT = "bench"
 
@@ -64,31 +66,28 @@ def client(client_id: str) -> paho.Client:
 
 
 def publisher(host: str, port: int, load: Load, part: int, start_at: float, out: Queue[Any]) -> None:
-    """A publisher process: its share of the devices, each its share of the messages; then waits for PUBACKs."""
+    """A publisher process: its share of the devices, one connection each, its packets encoded before the start."""
     mine = load.devices[part::PROCESSES]
-    clients = []
-    for device_id, _ in mine:
-        c = client(f"pub-{device_id}-{time.monotonic_ns()}")
-        c.connect(host, port, 60)
-        c.loop_start()
-        clients.append(c)
     per_device = load.messages // len(load.devices)
+    connections = [
+        mqttload.Connection(
+            host,
+            port,
+            f"pub-{device_id}-{time.monotonic_ns()}",
+            mqttload.encode(
+                load.topic.format(device=device_id),
+                [payload(n, token, load.size, load.base_ms) for n in range(per_device)],
+                load.qos,
+            ),
+            load.qos,
+        )
+        for device_id, token in mine
+    ]
     rate = load.rate / PROCESSES if load.rate else None
     time.sleep(max(0.0, start_at - time.time()))
-    began, infos = time.time(), []
-    for n in range(per_device):
-        for c, (device_id, token) in zip(clients, mine, strict=True):
-            topic = load.topic.format(device=device_id)
-            infos.append(c.publish(topic, payload(n, token, load.size, load.base_ms), qos=load.qos))
-        if rate is not None:
-            time.sleep(max(0.0, began + (n + 1) * len(mine) / rate - time.time()))
-    for info in infos:
-        if load.qos:
-            info.wait_for_publish(PHASE_TIMEOUT_S)
-    out.put((began, time.time()))
-    for c in clients:
-        c.disconnect()
-        c.loop_stop()
+    out.put(mqttload.run(connections, window=WINDOW, rate=rate, deadline_s=PHASE_TIMEOUT_S))
+    for c in connections:
+        c.close()
 
 
 def publish(host: str, port: int, load: Load) -> tuple[float, float]:
