@@ -4,6 +4,10 @@ Every event has an id ``<ms>-<seq>`` (the shape of a Redis stream id) that only 
 reconnects with ``Last-Event-ID`` gets what it missed from a short per-tenant buffer. When the buffer no longer
 holds everything after that id, the client is told to resync instead. Each client has a bounded queue: one that
 falls behind is dropped (its stream ends) and resumes from the buffer when its browser reconnects.
+
+Under ingestion load most published readings are never sent to anyone (no viewer, or more than the buffer and
+the queues keep), so a publish is a ``Batch``: its readings under a block of consecutive ids, each encoded only
+when a buffer replay or a client queue actually takes it.
 """
 
 from __future__ import annotations
@@ -13,10 +17,16 @@ import re
 import time
 from abc import ABC, abstractmethod
 from collections import deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+
+import orjson
+
+from gateway.storage.base import Reading
 
 _ID = re.compile(r"^(\d{1,20})-(\d{1,20})$")
 ZERO = "0-0"
+Key = tuple[int, int]  # an id as a comparable (ms, seq)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,17 +36,79 @@ class Event:
     data: str  # JSON: {"device_id", "ts", "values"}
 
 
-def id_key(event_id: str) -> tuple[int, int] | None:
+def encode(reading: Reading) -> str:
+    return orjson.dumps({"device_id": reading.device_id, "ts": reading.ts_ms, "values": reading.values}).decode()
+
+
+def id_key(event_id: str) -> Key | None:
     """The id as a comparable pair; None when it is not an event id."""
     match = _ID.match(event_id)
     return (int(match[1]), int(match[2])) if match else None
 
 
-def is_gap(after: str, floor: str, last: str) -> bool:
+def id_str(key: Key) -> str:
+    return f"{key[0]}-{key[1]}"
+
+
+def is_gap(after: str, floor: Key, last: Key) -> bool:
     """Whether a client that saw ``after`` may have missed events: ones after it were trimmed (it is below the
     buffer's floor), or it comes from a buffer that is gone (it is beyond the last id)."""
     key = id_key(after)
-    return key is None or key < (id_key(floor) or (0, 0)) or key > (id_key(last) or (0, 0))
+    return key is None or key < floor or key > last
+
+
+class Batch:
+    """The readings of one publish under the ids ``ms-seq`` .. ``ms-(seq+n-1)``: a block costs one clock read.
+
+    Events are built (readings encoded) on first use and shared by every client and replay that takes them.
+    """
+
+    __slots__ = ("_by_device", "_events", "ms", "readings", "seq")
+
+    def __init__(self, first: Key, readings: Sequence[Reading]) -> None:
+        self.ms, self.seq = first
+        self.readings = readings
+        self._events: dict[int, Event] = {}
+        self._by_device: dict[str, list[int]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.readings)
+
+    def key(self, index: int) -> Key:
+        return self.ms, self.seq + index
+
+    @property
+    def last(self) -> Key:
+        return self.key(len(self.readings) - 1)
+
+    def event(self, index: int) -> Event:
+        if (event := self._events.get(index)) is None:
+            reading = self.readings[index]
+            event = self._events[index] = Event(id_str(self.key(index)), reading.device_id, encode(reading))
+        return event
+
+    def device_ids(self) -> Iterable[str]:
+        return (reading.device_id for reading in self.readings)
+
+    def of_device(self, device_id: str) -> list[int]:
+        """Indexes of one device's readings (grouped once per batch, for any number of device clients)."""
+        if self._by_device is None:
+            self._by_device = {}
+            for index, device in enumerate(self.device_ids()):
+                self._by_device.setdefault(device, []).append(index)
+        return self._by_device.get(device_id, [])
+
+    def after(self, key: Key) -> range:
+        """Indexes of the readings whose id is greater than ``key``."""
+        start = 0 if key[0] < self.ms else len(self) if key[0] > self.ms else key[1] - self.seq + 1
+        return range(min(max(start, 0), len(self)), len(self))
+
+    def tail(self, count: int) -> Batch:
+        """The last ``count`` readings, under the same ids (what a buffer keeps of a publish)."""
+        skip = len(self) - count
+        kept = Batch(self.key(skip), self.readings[skip:])
+        kept._events = {i - skip: e for i, e in self._events.items() if i >= skip}
+        return kept
 
 
 class Subscriber:
@@ -46,18 +118,23 @@ class Subscriber:
         self.tenant_id = tenant_id
         self.device_id = device_id
         self.queue: asyncio.Queue[Event | None] = asyncio.Queue(size + 1)  # room for the drop mark
+        self.dropped = False
         self._size = size
 
-    def offer(self, events: list[Event]) -> None:
-        for event in events:
-            if self.device_id is not None and event.device_id != self.device_id:
-                continue
-            if self.queue.qsize() >= self._size:
-                self.drop()
-                return
-            self.queue.put_nowait(event)
+    def offer(self, batch: Batch) -> None:
+        """Queue this client's events of ``batch``, or drop the client at once (without encoding any of them)
+        when they do not all fit: it resumes, or resyncs, from the buffer when it reconnects."""
+        if self.dropped:
+            return
+        indexes = range(len(batch)) if self.device_id is None else batch.of_device(self.device_id)
+        if len(indexes) > self._size - self.queue.qsize():
+            self.drop()
+            return
+        for index in indexes:
+            self.queue.put_nowait(batch.event(index))
 
     def drop(self) -> None:
+        self.dropped = True
         while not self.queue.empty():
             self.queue.get_nowait()
         self.queue.put_nowait(None)
@@ -82,9 +159,9 @@ class Hub(ABC):
         if not subscribers:
             self._subscribers.pop(subscriber.tenant_id, None)
 
-    def deliver(self, tenant_id: str, events: list[Event]) -> None:
+    def deliver(self, tenant_id: str, batch: Batch) -> None:
         for subscriber in list(self._subscribers.get(tenant_id, ())):
-            subscriber.offer(events)
+            subscriber.offer(batch)
 
     def drop_all(self) -> None:
         """Every client resumes from the buffer (after this replica may have missed events)."""
@@ -99,8 +176,8 @@ class Hub(ABC):
         return None
 
     @abstractmethod
-    async def publish(self, tenant_id: str, items: list[tuple[str, str]]) -> None:
-        """Buffer ``(device_id, data)`` items under new ids and deliver them to every replica's clients."""
+    async def publish(self, tenant_id: str, readings: Sequence[Reading]) -> None:
+        """Buffer ``readings`` under new ids and deliver them to every replica's clients."""
 
     @abstractmethod
     async def last_id(self, tenant_id: str) -> str:
@@ -111,11 +188,32 @@ class Hub(ABC):
         """The buffered events after ``after``; None when some of them are no longer buffered (resync)."""
 
 
+def replay(batches: Sequence[Batch], after: str) -> list[Event]:
+    key = id_key(after) or (0, 0)
+    return [batch.event(i) for batch in batches for i in batch.after(key)]
+
+
 @dataclass
 class _Ring:
-    last: str
-    floor: str  # the newest id evicted (or this process's start): clients that saw less missed some
-    events: deque[Event] = field(default_factory=deque)
+    """The last ``buffer_size`` readings of a tenant, as the batches (or the tail of one) they came in."""
+
+    last: Key
+    floor: Key  # the newest id evicted (or this process's start): clients that saw less missed some
+    batches: deque[Batch] = field(default_factory=deque)
+    held: int = 0
+
+    def add(self, batch: Batch, limit: int) -> None:
+        self.batches.append(batch)
+        self.held += len(batch)
+        self.last = batch.last
+        while self.held > limit:
+            oldest, excess = self.batches[0], self.held - limit
+            if excess >= len(oldest):
+                self.batches.popleft()
+                self.floor, self.held = oldest.last, self.held - len(oldest)
+            else:
+                self.batches[0] = oldest.tail(len(oldest) - excess)
+                self.floor, self.held = oldest.key(excess - 1), limit
 
 
 class MemoryHub(Hub):
@@ -124,37 +222,32 @@ class MemoryHub(Hub):
     def __init__(self, buffer_size: int, queue_size: int) -> None:
         super().__init__(buffer_size, queue_size)
         self._rings: dict[str, _Ring] = {}
-        self._born = f"{time.time_ns() // 1_000_000}-0"
-        self._clock = id_key(self._born) or (0, 0)
+        self._born: Key = (time.time_ns() // 1_000_000, 0)
+        self._clock = self._born  # the last id issued
 
     def _ring(self, tenant_id: str) -> _Ring:
         if tenant_id not in self._rings:
-            self._rings[tenant_id] = _Ring(self._born, self._born, deque(maxlen=self.buffer_size))
+            self._rings[tenant_id] = _Ring(self._born, self._born)
         return self._rings[tenant_id]
 
-    def _next_id(self) -> str:
+    def _block(self, count: int) -> Key:
+        """The first of ``count`` new consecutive ids."""
         now = time.time_ns() // 1_000_000
         ms, seq = self._clock
-        self._clock = (now, 0) if now > ms else (ms, seq + 1)
-        return f"{self._clock[0]}-{self._clock[1]}"
+        first = (now, 0) if now > ms else (ms, seq + 1)
+        self._clock = (first[0], first[1] + count - 1)
+        return first
 
-    async def publish(self, tenant_id: str, items: list[tuple[str, str]]) -> None:
-        ring = self._ring(tenant_id)
-        events = [Event(self._next_id(), device_id, data) for device_id, data in items]
-        for event in events:
-            if len(ring.events) == ring.events.maxlen:
-                ring.floor = ring.events[0].id
-            ring.events.append(event)
-        if events:
-            ring.last = events[-1].id
-        self.deliver(tenant_id, events)
+    async def publish(self, tenant_id: str, readings: Sequence[Reading]) -> None:
+        if not readings:
+            return
+        batch = Batch(self._block(len(readings)), readings)
+        self._ring(tenant_id).add(batch, self.buffer_size)
+        self.deliver(tenant_id, batch)
 
     async def last_id(self, tenant_id: str) -> str:
-        return self._ring(tenant_id).last
+        return id_str(self._ring(tenant_id).last)
 
     async def since(self, tenant_id: str, after: str) -> list[Event] | None:
         ring = self._ring(tenant_id)
-        if is_gap(after, ring.floor, ring.last):
-            return None
-        key = id_key(after)
-        return [e for e in ring.events if (id_key(e.id) or (0, 0)) > (key or (0, 0))]
+        return None if is_gap(after, ring.floor, ring.last) else replay(ring.batches, after)

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 
 import httpx
+import pytest
 
 from gateway.config import Settings
 from gateway.users.models import Role
@@ -117,9 +118,50 @@ async def test_a_reading_on_one_replica_reaches_a_browser_on_another(
             async with aclosing(gateway.client), other, other.stream("GET", url, headers=gateway.admin) as stream:
                 await asyncio.sleep(0.2)
                 await post(gateway.client, gateway.device, temperature=30.0)  # arrives at the first replica
-                [event] = await take(events(stream), 1)
+                await post(gateway.client, gateway.device, temperature=31.0)
+                event, later = await take(events(stream), 2)
                 assert json.loads(event.data)["values"] == {"temperature": 30.0}
-                headers = gateway.admin | {"Last-Event-ID": "0-0"}  # and resume works on either replica
+                headers = gateway.admin | {"Last-Event-ID": event.id or ""}  # and resume works on either replica
                 async with gateway.client.stream("GET", url, headers=headers) as resumed:
                     [again] = await take(events(resumed), 1)
-    assert again.id == event.id
+    assert again.id == later.id and again.data == later.data
+
+
+@pytest.mark.parametrize("hub", ["memory", "redis"])
+async def test_a_request_bigger_than_buffer_and_queue_drops_the_fleet_stream_into_a_resync(
+    settings_for: Callable[..., Settings], hub: str, request: pytest.FixtureRequest
+) -> None:
+    """40 readings at once: more than a client queue (30) or the buffer (5) holds. The fleet stream ends and its
+    Last-Event-ID resyncs (never a silent gap); a device stream still gets exactly its device's readings."""
+    redis_url = request.getfixturevalue("redis_url") if hub == "redis" else ""
+    with serve(settings_for(live_buffer_size=5, live_client_queue=30, redis_url=redis_url)) as server:
+        gateway = await start(server)
+        owner = f"big-{hub}"  # a tenant of its own: its buffer's floor must not affect other tests
+        await gateway.server.add_user(owner, Role.admin, tenant=f"{owner}-{time.time_ns()}")
+        admin = await login(gateway.client, owner, PASSWORD)
+        client = gateway.client
+        first, other = [await create_device(client, admin, name=name) for name in ("first", "other")]
+        first_device, other_device = [await device_headers(client, *device) for device in (first, other)]
+        url = f"/api/v1/devices/{other[0]}/stream"
+        async with (
+            aclosing(client),
+            client.stream("GET", "/api/v1/stream", headers=admin) as fleet,
+            client.stream("GET", url, headers=admin) as device,
+        ):
+            await asyncio.sleep(0.2)
+            fleet_events, device_events = events(fleet), events(device)
+            await post(client, first_device, n=0)
+            [seen] = await take(fleet_events, 1)
+            now = time.time_ns() // 1_000_000
+            body = {"readings": [{"ts": now + n, "values": {"n": n}} for n in range(1, 41)]}
+            reply = await client.post("/api/v1/readings", json=body, headers=first_device)
+            assert reply.status_code == 202, reply.text
+            await post(client, other_device, n=41)
+            [mine] = await take(device_events, 1)  # none of the 40 of the first device
+            async with asyncio.timeout(10):
+                assert [e async for e in fleet_events] == []  # dropped: the stream ends
+            headers = admin | {"Last-Event-ID": seen.id or ""}
+            async with client.stream("GET", "/api/v1/stream", headers=headers) as resumed:
+                [resync] = await take(events(resumed), 1)
+    assert json.loads(mine.data) == {"device_id": other[0], "ts": json.loads(mine.data)["ts"], "values": {"n": 41}}
+    assert resync.event == "resync"
