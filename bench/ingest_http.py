@@ -28,6 +28,7 @@ import httpx
 from influxdb_client import InfluxDBClient
 from influxdb_client.client.write_api import SYNCHRONOUS
 
+from tests.mqtt.support import accepted, written
 from tests.support.fleet import create_device, device_headers, login
 from tests.support.process import GatewayProcess
 from tests.support.services import Influx, new_server
@@ -167,12 +168,14 @@ async def main(seconds: int) -> None:
 
         base = time.time_ns() // 1_000_000 - 3 * 86_400_000
         began = time.perf_counter()
-        rate, requests = run_wrk(gateway.url, tokens[0], 100, base, seconds, 16, workdir)
-        sent = requests * 100
-        while count_points(influx, measurement, devices[0][0]) < sent and time.perf_counter() - began < seconds + 120:
-            await asyncio.sleep(0.5)
+        rate, _ = run_wrk(gateway.url, tokens[0], 100, base, seconds, 16, workdir)
+        sent = accepted(gateway.url, 'gateway_readings_accepted_total{transport="http"}')
+        # Poll the gateway's written counter (cheap) rather than count points in InfluxDB all the while.
+        while written(gateway.url) < sent and time.perf_counter() - began < seconds + 120:
+            await asyncio.sleep(0.05)
+        done = time.perf_counter()
         stored = count_points(influx, measurement, devices[0][0])
-        e2e = stored / (time.perf_counter() - began)
+        e2e = stored / (done - began)
         print(
             f"  gateway   100-reading requests accepted            {rate * 100:>12,.0f} readings/s  ({rate:,.0f} req/s)"
         )

@@ -16,6 +16,7 @@ SPOOL_DEPTH = Gauge(
     ["slot"],
     multiprocess_mode="livesum",
 )
+READINGS_WRITTEN = Counter("gateway_readings_written_total", "Readings the sink stored (queryable from then on)")
 SINK_BATCHES = Counter("gateway_sink_batches_total", "Batches written to the sink, by outcome", ["outcome"])
 SINK_RETRIES = Counter("gateway_sink_retries_total", "Failed sink writes that will be retried")
 SINK_LATENCY = Histogram(

@@ -232,6 +232,7 @@ class Pipeline:
         except Exception:
             return False
         metrics.SINK_BATCHES.labels("ok").inc()
+        metrics.READINGS_WRITTEN.inc(len(chunk))
         self.sink_healthy = True
         self._notify(chunk)
         return True

@@ -70,11 +70,15 @@ def forget_session(host: str, port: int, client_id: str) -> None:
     client.loop_stop()
 
 
-def accepted(base_url: str) -> float:
-    """Readings a gateway process accepted over MQTT so far (its /metrics)."""
+def accepted(base_url: str, prefix: str = 'gateway_readings_accepted_total{transport="mqtt"}') -> float:
+    """Readings a gateway process accepted over MQTT so far (or another counter of its /metrics)."""
     lines = httpx.get(f"{base_url}/metrics", timeout=10).text.splitlines()
-    prefix = 'gateway_readings_accepted_total{transport="mqtt"}'
     return sum(float(line.split()[-1]) for line in lines if line.startswith(prefix))
+
+
+def written(base_url: str) -> float:
+    """Readings a gateway stored in its sink so far: cheap to poll, unlike counting points in InfluxDB."""
+    return accepted(base_url, "gateway_readings_written_total")
 
 
 def readings(first: int, count: int, base_ms: int) -> list[dict[str, Any]]:
