@@ -142,7 +142,7 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
 
 
-async def main(seconds: int) -> None:
+async def main(seconds: int, settings: list[str]) -> None:
     if not shutil.which("wrk"):
         raise SystemExit("bench/ingest_http.py needs wrk: apt-get install wrk")
     workdir = Path(tempfile.mkdtemp(prefix="bench-http-"))
@@ -154,7 +154,7 @@ async def main(seconds: int) -> None:
         "GATEWAY_INFLUX_URL": influx.url, "GATEWAY_INFLUX_TOKEN": influx.token,
         "GATEWAY_INFLUX_ORG": influx.org, "GATEWAY_INFLUX_BUCKET": influx.bucket,
         "GATEWAY_INFLUX_MEASUREMENT": measurement, "GATEWAY_LOG_LEVEL": "warning",
-    }  # fmt: skip
+    } | dict(s.split("=", 1) for s in settings)  # fmt: skip
     gateway = GatewayProcess(workdir / "gw", env, workers=2).start()
     try:
         async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as http:
@@ -207,4 +207,6 @@ async def main(seconds: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=10)
-    asyncio.run(main(parser.parse_args().seconds))
+    parser.add_argument("--set", action="append", default=[], metavar="GATEWAY_X=value", help="a gateway setting")
+    args = parser.parse_args()
+    asyncio.run(main(args.seconds, args.set))
