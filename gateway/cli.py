@@ -61,13 +61,16 @@ def _devices_create(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.db.lifespan import open_registry
     from gateway.devices import service as devices
     from gateway.devices.schemas import DeviceFields
+    from gateway.mqtt.lifespan import broker_device_hooks
     from gateway.tenants import service as tenants
 
     async def create() -> str:
         body = DeviceFields(device_id=args.device_id, name=args.name, type=args.type)
-        async with open_registry(settings) as (_, sessions), sessions() as session:
-            await tenants.ensure(session, args.tenant)
-            created = await devices.create(session, security.make_hasher(settings), args.tenant, body, lambda _: None)
+        hasher = security.make_hasher(settings)
+        async with open_registry(settings) as (_, sessions), broker_device_hooks(settings) as hooks:
+            async with sessions() as session:
+                await tenants.ensure(session, args.tenant)
+                created = await devices.create(session, hasher, args.tenant, body, lambda _: None, hooks)
         return f"device_id={created.device_id}\nsecret={created.secret}"
 
     return _run(create())

@@ -21,6 +21,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from gateway.config import Settings
+from gateway.devices.service import Hook
 from gateway.ingest.mqtt import MqttIngest
 from gateway.mqtt.consumer import BrokerLogin, Consumer
 from gateway.mqtt.dynsec import Dynsec, DynsecError
@@ -44,6 +45,36 @@ def instance_id(data_dir: Path) -> str:
         return value
 
 
+def broker_login(settings: Settings) -> BrokerLogin:
+    return BrokerLogin(
+        settings.mqtt_host,
+        settings.mqtt_port,
+        settings.mqtt_username,
+        settings.mqtt_password.get_secret_value(),
+        settings.mqtt_keepalive_s,
+    )
+
+
+def admin_login(settings: Settings, login: BrokerLogin) -> BrokerLogin:
+    """The dynamic-security admin's login on the consumer's broker."""
+    password = settings.mqtt_dynsec_password.get_secret_value()
+    return replace(login, username=settings.mqtt_dynsec_username, password=password)
+
+
+@asynccontextmanager
+async def broker_device_hooks(settings: Settings) -> AsyncIterator[list[Hook]]:
+    """For the CLI: the hook that gives a device its broker login, when dynamic security is configured."""
+    if not (settings.mqtt_host and settings.mqtt_dynsec_username):
+        yield []
+        return
+    dynsec = Dynsec(admin_login(settings, broker_login(settings)), f"{settings.mqtt_client_id}-cli-{secrets.token_hex(3)}")
+    await dynsec.start()
+    try:
+        yield [dynsec.device_changed]
+    finally:
+        await dynsec.close()
+
+
 @asynccontextmanager
 async def mqtt_component(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
@@ -58,19 +89,11 @@ async def mqtt_component(app: FastAPI) -> AsyncIterator[None]:
             local = "127.0.0.1" if settings.host in ("0.0.0.0", "") else settings.host
             login, topic = BrokerLogin(local, settings.mqtt_port), READINGS  # no shared subscriptions
         else:
-            login = BrokerLogin(
-                settings.mqtt_host,
-                settings.mqtt_port,
-                settings.mqtt_username,
-                settings.mqtt_password.get_secret_value(),
-                settings.mqtt_keepalive_s,
-            )
+            login = broker_login(settings)
             group = settings.mqtt_share_group
             topic = f"$share/{group}/{READINGS}" if group else READINGS
         if settings.mqtt_dynsec_username:
-            admin = replace(
-                login, username=settings.mqtt_dynsec_username, password=settings.mqtt_dynsec_password.get_secret_value()
-            )
+            admin = admin_login(settings, login)
             dynsec = Dynsec(admin, f"{client_id}-dynsec")
             await dynsec.start()
             stack.push_async_callback(dynsec.close)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway import cli
 from tests.conftest import MqttInfo
 from tests.mqtt.conftest import Gateway
 from tests.mqtt.support import Device, readings, stored, wait_stored
@@ -118,3 +119,27 @@ async def test_gateway_logins_survive_restarts_and_are_never_a_devices(
     async with asyncio.timeout(15):
         while (await gateway.client.get("/readyz")).status_code != 200:
             await asyncio.sleep(0.2)
+
+
+async def test_a_device_created_with_the_cli_gets_its_broker_login(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = gateway.settings
+    monkeypatch.chdir(settings.data_dir)  # no stray .env
+    for name, value in {
+        "GATEWAY_DATA_DIR": str(settings.data_dir),
+        "GATEWAY_DATABASE_URL": settings.database_url,
+        "GATEWAY_MQTT_HOST": settings.mqtt_host,
+        "GATEWAY_MQTT_PORT": str(settings.mqtt_port),
+        "GATEWAY_MQTT_DYNSEC_USERNAME": DynsecMosquitto.admin[0],
+        "GATEWAY_MQTT_DYNSEC_PASSWORD": DynsecMosquitto.admin[1],
+        "GATEWAY_ARGON2_TIME_COST": "1",
+        "GATEWAY_ARGON2_MEMORY_KIB": "8",
+        "GATEWAY_ARGON2_PARALLELISM": "1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    assert await asyncio.to_thread(cli.main, ["devices", "create", "--name", "pump", "--device-id", "cli-pump"]) == 0
+    printed = dict(line.split("=", 1) for line in capsys.readouterr().out.split())
+    device = await asyncio.to_thread(connect(gateway, "cli-pump", printed["secret"]).wait_ready)
+    device.close()
+    assert "Not authorized" in await refused(gateway, "cli-pump", "not-the-secret")
