@@ -6,7 +6,7 @@ read and confirmed by the sink is recorded in a checkpoint and whole segments be
 crash the records past the checkpoint are read again (replay); a torn record at the tail of a segment, from a
 write that never returned, is where that segment ends.
 
-The reader of a live spool does not read back what this process just wrote: each append may carry a ``memo`` (the
+The reader of a live spool does not read back what this process just wrote: each append carries a ``memo`` (the
 objects the payload was made from), kept in a bounded in-memory tail after its fsync, so the reader skips the
 file read and the decoding. When the reader falls behind (the sink is down), the tail is cut and restarted: the
 reader then reads the file up to where the tail begins.
@@ -149,9 +149,9 @@ class Spool:
         """Everything before this position is durable."""
         return Position(self._segment, self._offset)
 
-    async def append(self, payload: Any, memo: Any = None) -> None:
+    async def append(self, payload: Any, memo: Any) -> None:
         """Return once the payload is on disk (fsync); raise SpoolFull past the quota. The reader of this live spool
-        gets ``memo`` (when given) instead of the decoded payload."""
+        gets ``memo`` instead of the decoded payload."""
         if self._closed:
             raise SpoolFull("the spool is closing")
         record = encode(payload)
@@ -200,21 +200,15 @@ class Spool:
 
     def _keep(self, start: Position, batch: list[tuple[bytes, Any, asyncio.Future[None]]]) -> None:
         """Put committed records in the tail. The tail restarts here when it is full or does not end where these
-        begin (a new segment); records without a memo move its start past them. The reader reads the file up to
-        the tail's start."""
-        end = start.offset
-        kept = []
-        for record, memo, _ in batch:
-            end += len(record)
-            kept.append((Position(start.segment, end), memo))
-        size = end - start.offset
+        begin (a new segment); the reader reads the file up to the tail's start."""
+        size = sum(len(record) for record, _, _ in batch)
         tail_end = self._tail[-1][0] if self._tail else self._tail_start
         if tail_end != start or self._tail_bytes + size > TAIL_BYTES:
             self._tail, self._tail_start, self._tail_bytes = [], start, 0
-        if any(memo is None for _, memo in kept):
-            self._tail, self._tail_start, self._tail_bytes = [], kept[-1][0], 0
-            return
-        self._tail.extend(kept)
+        end = start.offset
+        for record, memo, _ in batch:
+            end += len(record)
+            self._tail.append((Position(start.segment, end), memo))
         self._tail_bytes += size
 
     def take_tail(self, position: Position) -> list[tuple[Position, Any]] | None:

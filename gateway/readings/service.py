@@ -101,10 +101,11 @@ async def latest(
     session: AsyncSession, user: UserPrincipal, store: Reader, cache: QueryCache, device_id: str
 ) -> LatestOut:
     await devices.get_visible(session, user, device_id)
-    async def latest() -> dict[str, Any]:
+
+    async def load() -> dict[str, Any]:
         return (await store.latest([device_id])).get(device_id, {})
 
-    return LatestOut(device_id=device_id, values=_out(await cache.get(device_id, "latest", latest)))
+    return LatestOut(device_id=device_id, values=_out(await cache.get(device_id, "latest", load)))
 
 
 async def fleet_latest(
@@ -152,7 +153,7 @@ async def series(
     if every_ms is not None and math.ceil(span / every_ms) > limit:
         every_ms, coarsened = _coarse(span, limit), True
 
-    async def series() -> tuple[list[Any], int | None, Aggregate | None, bool]:
+    async def load() -> tuple[list[Any], int | None, Aggregate | None, bool]:
         points = await _query(store, device_id, metric, start_ms, end_ms, every_ms, agg or "mean")
         if every_ms is None and len(points) > limit:
             every = _coarse(span, limit)
@@ -160,7 +161,7 @@ async def series(
         return points, every_ms, agg, coarsened
 
     key = ("series", metric, start_ms, end_ms, every_ms, agg)
-    points, every_ms, agg, coarsened = await cache.get(device_id, key, series)
+    points, every_ms, agg, coarsened = await cache.get(device_id, key, load)
     return SeriesOut(
         device_id=device_id,
         metric=metric,
