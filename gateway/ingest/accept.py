@@ -6,7 +6,7 @@ HTTP and MQTT differ only in how they authenticate and reply; this is the one pl
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from cachetools import LRUCache
 
@@ -49,6 +49,38 @@ def rules_of(schema: MetricSchema) -> Mapping[str, MetricRule]:
     return rules
 
 
+def check(device: DevicePrincipal, document: object, *, kind: Kind, limits: Limits) -> ValidationResult:
+    """Validate a document for the device; nothing is spooled or counted yet."""
+    schema = device.schema
+    return validate(
+        document,
+        device_id=device.device_id,
+        tags=device.tags,
+        now_ms=time.time_ns() // 1_000_000,
+        limits=limits,
+        schema=rules_of(schema) if schema is not None else None,
+        allow_unknown_metrics=schema.allow_unknown_metrics if schema is not None else True,
+        kind=kind,
+    )
+
+
+async def spool(pipeline: Pipeline, results: Sequence[ValidationResult], transport: str) -> None:
+    """Durably spool the valid readings of all results at once, then count them; raises SpoolFull (push back)
+    before accepting any, and then counts nothing, since the caller will offer the same documents again."""
+    try:
+        await pipeline.submit(*(result.readings for result in results))
+    except Exception:
+        metrics.BACKPRESSURE.labels(transport).inc()
+        raise
+    if accepted := sum(len(result.readings) for result in results):
+        metrics.READINGS_ACCEPTED.labels(transport).inc(accepted)
+    for result in results:
+        for reason in result.document_reasons:
+            metrics.READINGS_REJECTED.labels(transport, reason).inc()
+        for rejection in result.rejected:
+            metrics.READINGS_REJECTED.labels(transport, rejection.reasons[0] if rejection.reasons else "invalid").inc()
+
+
 async def accept(
     pipeline: Pipeline,
     device: DevicePrincipal,
@@ -59,26 +91,6 @@ async def accept(
     transport: str,
 ) -> ValidationResult:
     """Validate and durably spool the valid readings; raises SpoolFull (push back) before accepting any."""
-    schema = device.schema
-    result = validate(
-        document,
-        device_id=device.device_id,
-        tags=device.tags,
-        now_ms=time.time_ns() // 1_000_000,
-        limits=limits,
-        schema=rules_of(schema) if schema is not None else None,
-        allow_unknown_metrics=schema.allow_unknown_metrics if schema is not None else True,
-        kind=kind,
-    )
-    if result.readings:
-        try:
-            await pipeline.submit(result.readings)
-        except Exception:
-            metrics.BACKPRESSURE.labels(transport).inc()
-            raise
-        metrics.READINGS_ACCEPTED.labels(transport).inc(len(result.readings))
-    for reason in result.document_reasons:
-        metrics.READINGS_REJECTED.labels(transport, reason).inc()
-    for rejection in result.rejected:
-        metrics.READINGS_REJECTED.labels(transport, rejection.reasons[0] if rejection.reasons else "invalid").inc()
+    result = check(device, document, kind=kind, limits=limits)
+    await spool(pipeline, [result], transport)
     return result

@@ -4,22 +4,22 @@ Brokers differ in how (and whether) they authenticate devices, so every message 
 the payload is the ingestion document plus ``"token"`` and an optional correlation id ``"cid"``. The token must
 name the device of the topic. Refusals (bad JSON, bad token, foreign topic) get an error reply and count under
 their reason; the caller acks them too, since redelivering them can never help. ``SpoolFull`` and other
-transient faults propagate, so the caller holds the message (no ack) and retries.
+transient faults propagate, so the caller holds the messages (no ack) and retries. Messages come in batches (those
+read in one wake-up): one spool commit and one set of counts for all of them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 
 from gateway.devices.auth import DeviceAuthenticator
 from gateway.errors import Unauthorized
 from gateway.ingest import metrics
-from gateway.ingest.accept import accept
+from gateway.ingest.accept import check, spool
 from gateway.ingest.pipeline import Pipeline
-from gateway.ingest.validate import Limits
+from gateway.ingest.validate import Limits, ValidationResult
 
 TRANSPORT = "mqtt"
 TOPIC_PREFIX, TOPIC_SUFFIX = "devices/", "/readings"
@@ -45,6 +45,10 @@ def ack_topic(device_id: str) -> str:
     return f"devices/{device_id}/acks"
 
 
+Refusal = tuple[str, str]  # (reason, detail): the whole message is refused
+Outcome = tuple[str | None, object, ValidationResult | Refusal]  # (device id, correlation id, result)
+
+
 @dataclass(frozen=True, slots=True)
 class MqttIngest:
     device_auth: DeviceAuthenticator
@@ -52,37 +56,41 @@ class MqttIngest:
     limits: Limits
     max_bytes: int
 
-    async def __call__(self, topic: str, payload: bytes) -> tuple[str, bytes] | None:
-        """The reply (topic, payload) to one message; raises only transient faults (then hold the message)."""
+    async def __call__(self, messages: list[tuple[str, bytes]]) -> list[tuple[str, bytes] | None]:
+        """The reply (topic, payload) to each (topic, payload); the valid readings of all are spooled at once.
+        Raises only transient faults (then the caller holds every message and offers them again)."""
+        outcomes = [await self._check(topic, payload) for topic, payload in messages]
+        await spool(self.pipeline, [result for _, _, result in outcomes if not isinstance(result, tuple)], TRANSPORT)
+        replies: list[tuple[str, bytes] | None] = []
+        for device_id, cid, result in outcomes:
+            if isinstance(result, tuple):
+                metrics.READINGS_REJECTED.labels(TRANSPORT, result[0]).inc()
+                body = {"cid": cid, "error": result[1], "reason": result[0]}
+            else:
+                body = {"cid": cid, **result.to_json()}
+            replies.append(None if device_id is None else (ack_topic(device_id), orjson.dumps(body)))
+        return replies
+
+    async def _check(self, topic: str, payload: bytes) -> Outcome:
         device_id = device_of(topic)
         if device_id is None:  # e.g. ``devices//readings``: nobody to answer
-            metrics.READINGS_REJECTED.labels(TRANSPORT, "topic").inc()
-            return None
-        return ack_topic(device_id), orjson.dumps(await self._handle(device_id, payload))
-
-    async def _handle(self, device_id: str, payload: bytes) -> dict[str, Any]:
+            return None, None, ("topic", "the topic names no device")
         if len(payload) > self.max_bytes:
-            return _refuse(None, "too_large", f"the message exceeds {self.max_bytes} bytes")
+            return device_id, None, ("too_large", f"the message exceeds {self.max_bytes} bytes")
         try:
             document = orjson.loads(payload)
         except orjson.JSONDecodeError as exc:
-            return _refuse(None, "malformed", f"the message is not valid JSON: {exc}")
+            return device_id, None, ("malformed", f"the message is not valid JSON: {exc}")
         if not isinstance(document, dict):
-            return _refuse(None, "shape", "the message must be a JSON object with a token")
+            return device_id, None, ("shape", "the message must be a JSON object with a token")
         cid, token = document.pop("cid", None), document.pop("token", None)
         if not isinstance(token, str) or not token:
-            return _refuse(cid, "token_missing", "the message carries no device token")
+            return device_id, cid, ("token_missing", "the message carries no device token")
         try:
             device = await self.device_auth.authenticate(token)
         except Unauthorized as exc:
             reason = next((code for text, code in _AUTH_REASONS if exc.detail.startswith(text)), "token_invalid")
-            return _refuse(cid, reason, exc.detail)
+            return device_id, cid, (reason, exc.detail)
         if device.device_id != device_id:
-            return _refuse(cid, "topic_mismatch", "the token belongs to another device than the topic names")
-        result = await accept(self.pipeline, device, document, kind="native", limits=self.limits, transport=TRANSPORT)
-        return {"cid": cid, **result.to_json()}
-
-
-def _refuse(cid: object, reason: str, detail: str) -> dict[str, Any]:
-    metrics.READINGS_REJECTED.labels(TRANSPORT, reason).inc()
-    return {"cid": cid, "error": detail, "reason": reason}
+            return device_id, cid, ("topic_mismatch", "the token belongs to another device than the topic names")
+        return device_id, cid, check(device, document, kind="native", limits=self.limits)

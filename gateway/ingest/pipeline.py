@@ -112,13 +112,15 @@ class Pipeline:
             await self.spool.close()
 
     # write side --------------------------------------------------------------------------------------------
-    async def submit(self, readings: Sequence[Reading]) -> None:
-        """Durably accept readings of one device; raise SpoolFull when the quota is reached."""
-        if not readings:
+    async def submit(self, *groups: Sequence[Reading]) -> None:
+        """Durably accept groups of readings, each of one device, all or none; raise SpoolFull when the quota is
+        reached."""
+        groups = tuple(group for group in groups if group)
+        if not groups:
             return
         if self.spool is None or self._closing.is_set():
             raise SpoolFull("the gateway is shutting down")
-        await self.spool.append(to_payload(readings), memo=readings)
+        await self.spool.append(*((to_payload(group), group) for group in groups))
 
     def _notify(self, readings: Sequence[Reading]) -> None:
         for listener in self.listeners:

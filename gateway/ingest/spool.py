@@ -149,17 +149,18 @@ class Spool:
         """Everything before this position is durable."""
         return Position(self._segment, self._offset)
 
-    async def append(self, payload: Any, memo: Any) -> None:
-        """Return once the payload is on disk (fsync); raise SpoolFull past the quota. The reader of this live spool
-        gets ``memo`` instead of the decoded payload."""
+    async def append(self, *records: tuple[Any, Any]) -> None:
+        """Append (payload, memo) records, all or none; return once they are on disk (fsync), or raise SpoolFull past
+        the quota. The reader of this live spool gets each ``memo`` instead of the decoded payload."""
         if self._closed:
             raise SpoolFull("the spool is closing")
-        record = encode(payload)
-        if self._unconfirmed + len(record) > self.quota_bytes:
+        encoded = [(encode(payload), memo) for payload, memo in records]
+        size = sum(len(record) for record, _ in encoded)
+        if self._unconfirmed and self._unconfirmed + size > self.quota_bytes:  # an empty spool takes any append
             raise SpoolFull(f"spool quota of {self.quota_bytes} bytes reached")
-        self._unconfirmed += len(record)
+        self._unconfirmed += size
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((record, memo, future))
+        self._pending.extend((record, memo, future) for record, memo in encoded)
         self._wakeup.set()
         await future
 

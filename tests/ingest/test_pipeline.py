@@ -180,6 +180,24 @@ async def test_quota_pushes_back_instead_of_dropping(tmp_path: Path) -> None:
     await pipeline.close()
 
 
+async def test_groups_are_spooled_all_or_none_and_an_empty_spool_takes_any(tmp_path: Path) -> None:
+    """Several devices' groups go in one commit or not at all; a submission larger than the whole quota is taken
+    when the spool is empty, so a big MQTT batch can never wait forever."""
+    sink = MemorySink()
+    sink.blocked.clear()
+    pipeline = make(sink, tmp_path, quota_bytes=2_000)
+    await pipeline.start()
+    await pipeline.submit(readings("a", 0, 80), readings("b", 0, 80))  # 2.6 KB: over the quota, spool empty
+    with pytest.raises(SpoolFull):
+        await pipeline.submit(readings("c", 0, 1), readings("d", 0, 60))
+    sink.blocked.set()
+    await wait_until(lambda: len(sink.points) == 160)
+    await pipeline.submit(readings("c", 0, 1), readings("d", 0, 60))
+    await wait_until(lambda: len(sink.points) == 221)
+    assert {device for device, _, _ in sink.points} == {"a", "b", "c", "d"}
+    await pipeline.close()
+
+
 async def test_permanently_refused_batch_goes_to_dead_letter(tmp_path: Path) -> None:
     sink = MemorySink(permanent=True)
     pipeline = make(sink, tmp_path)
