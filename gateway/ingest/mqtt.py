@@ -61,6 +61,7 @@ class MqttIngest:
         Raises only transient faults (then the caller holds every message and offers them again)."""
         outcomes = [await self._check(topic, payload) for topic, payload in messages]
         await spool(self.pipeline, [result for _, _, result in outcomes if not isinstance(result, tuple)], TRANSPORT)
+        await self.pipeline.keep_pace()  # the broker keeps what we do not take yet
         replies: list[tuple[str, bytes] | None] = []
         for device_id, cid, result in outcomes:
             if isinstance(result, tuple):

@@ -20,7 +20,7 @@ import orjson
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
 
 from gateway.ingest import metrics
-from gateway.ingest.spool import Position, Spool, SpoolFull
+from gateway.ingest.spool import TAIL_BYTES, Position, Spool, SpoolFull
 from gateway.storage.base import PermanentWriteError, Reading, Sink
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,7 @@ __all__ = ["PermanentWriteError", "Pipeline", "SpoolFull"]
 Listener = Callable[[Sequence[Reading]], None]
 SHUTDOWN_GRACE_S = 10.0
 CLOSING_POLL_S = 0.01
+MAX_LAG_BYTES = TAIL_BYTES // 2  # spooled but not yet read by the batcher: past this, keep_pace waits
 
 
 def _transient(exc: BaseException) -> bool:
@@ -74,6 +75,8 @@ class Pipeline:
         self._closing = asyncio.Event()
         self._deadline = float("inf")
         self.sink_healthy = True
+        self._reader: Position | None = None  # how far the live batcher has read
+        self._progress = asyncio.Event()  # set when the live batcher wrote a batch, or the sink failed
 
     # lifecycle ---------------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -102,6 +105,7 @@ class Pipeline:
         """Stop taking readings, let the batchers flush what the sink will take, keep the rest spooled."""
         self._deadline = time.monotonic() + SHUTDOWN_GRACE_S
         self._closing.set()
+        self._progress.set()
         if self.spool is not None:
             self.spool.appended.set()
         results = await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -121,6 +125,23 @@ class Pipeline:
         if self.spool is None or self._closing.is_set():
             raise SpoolFull("the gateway is shutting down")
         await self.spool.append(*((to_payload(group), group) for group in groups))
+
+    async def keep_pace(self) -> None:
+        """Wait while the live batcher is far behind what was spooled and the sink is healthy.
+
+        For a transport that can leave messages with someone else (the MQTT broker keeps them): it slows to the
+        store's pace instead of spooling ahead of it, so readings flow through the spool's memory tail rather than
+        back from disk. When the sink fails the spool takes everything, as it should.
+        """
+        while (
+            self.sink_healthy
+            and not self._closing.is_set()
+            and self.spool is not None
+            and self._reader is not None
+            and self.spool.backlog(self._reader) > MAX_LAG_BYTES
+        ):
+            self._progress.clear()
+            await self._progress.wait()
 
     def _notify(self, readings: Sequence[Reading]) -> None:
         for listener in self.listeners:
@@ -151,6 +172,8 @@ class Pipeline:
                 metrics.SPOOL_DEPTH.labels(slot).set(len(batch))
             idle = not records and next_position == position  # moving past a segment's end is progress
             position = next_position
+            if live:
+                self._reader = position
             full = len(batch) >= self.batch_size
             due = batch and (time.monotonic() - first_at >= self.batch_interval_s)
             closing = self._closing.is_set()
@@ -158,6 +181,7 @@ class Pipeline:
                 if not await self._write(batch):
                     return  # shutting down with the sink away: the rest stays spooled
                 spool.confirmed(batch_end)
+                self._progress.set()
                 metrics.SPOOL_BYTES.labels(slot).set(spool.unconfirmed)
                 batch = []
                 metrics.SPOOL_DEPTH.labels(slot).set(0)
@@ -244,6 +268,7 @@ class Pipeline:
 
     def _on_retry(self, state: RetryCallState) -> None:
         self.sink_healthy = False
+        self._progress.set()
         metrics.SINK_RETRIES.inc()
         metrics.SINK_BATCHES.labels("retry").inc()
         exc = state.outcome.exception() if state.outcome else None

@@ -149,6 +149,11 @@ class Spool:
         """Everything before this position is durable."""
         return Position(self._segment, self._offset)
 
+    def backlog(self, position: Position) -> int:
+        """Committed bytes after ``position`` (whole segments between count as full ones)."""
+        end = self.end
+        return end.offset - position.offset + (end.segment - position.segment) * self.segment_bytes
+
     async def append(self, *records: tuple[Any, Any]) -> None:
         """Append (payload, memo) records, all or none; return once they are on disk (fsync), or raise SpoolFull past
         the quota. The reader of this live spool gets each ``memo`` instead of the decoded payload."""

@@ -81,6 +81,9 @@ class Consumer:
         self._max_backoff_s = max_backoff_s
         # A session that outlives the connection: whatever was not acked is redelivered on reconnecting.
         self._client = client = make_client(login, client_id, manual_ack=True, clean_session=False)
+        # Replies (QoS 1) go out at once: paho's default of 20 in flight queues them up far slower than messages
+        # arrive (the work is only put off, and the queue grows), and any limit scans its in-flight table per PUBACK.
+        client.max_inflight_messages_set(0)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message

@@ -76,3 +76,23 @@ async def test_a_device_type_change_applies_at_once(api, admin):
     await api.client.put("/api/v1/device-types/thermo", json={"name": "thermo"}, headers=admin)
     schema = (await api.app.state.device_auth.authenticate(token)).schema
     assert schema.allow_unknown_metrics is True and schema.metrics == {}
+
+
+async def test_a_remembered_token_is_refused_once_it_expires(api, device):
+    """Accepted tokens are remembered for speed, but never past their expiry (nor the signature cache's)."""
+    token, _ = device_auth.security.issue(
+        api.app.state.keyring,
+        api.app.state.settings,
+        kind="device",
+        subject="dev-1",
+        tenant="default",
+        ttl_s=2,
+        ver=1,
+        scope=device_auth.SCOPE,
+    )
+    authenticator = api.app.state.device_auth
+    assert (await authenticator.authenticate(token)).device_id == "dev-1"
+    assert (await authenticator.authenticate(token)).device_id == "dev-1"
+    await asyncio.sleep(2.2 + device_auth.security.LEEWAY_S)  # past exp and the clock-skew leeway
+    with pytest.raises(Unauthorized, match="expired"):
+        await authenticator.authenticate(token)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.ingest import pipeline as pipeline_module
 from gateway.ingest import spool as spool_module
 from gateway.ingest.pipeline import PermanentWriteError, Pipeline, SpoolFull, to_payload
 from gateway.ingest.spool import Spool, encode
@@ -233,3 +234,33 @@ async def test_shutdown_flushes_pending_batch(tmp_path: Path) -> None:
     await pipeline.submit(readings("d", 0, 7))
     await pipeline.close()
     assert len(sink.points) == 7
+
+
+async def test_keep_pace_waits_for_a_slow_sink_but_not_for_a_failing_one(tmp_path: Path, monkeypatch) -> None:
+    """A transport that can leave messages with its broker waits while the batcher is far behind a healthy sink,
+    and is let go as soon as the sink catches up; while the sink fails, the spool takes everything at once."""
+    monkeypatch.setattr(pipeline_module, "MAX_LAG_BYTES", 500)
+    sink = MemorySink()
+    sink.blocked.clear()  # the sink takes its time: the batcher is stuck in its first write
+    pipeline = make(sink, tmp_path, batch_size=10)
+    await pipeline.start()
+    await pipeline.submit(readings("d", 0, 10))
+    await wait_until(lambda: sink.calls == 1)
+    for i in range(1, 6):
+        await pipeline.submit(readings("d", i * 10, 10))  # ~1.5 KB behind the batcher
+    waiting = asyncio.create_task(pipeline.keep_pace())
+    await asyncio.sleep(0.2)
+    assert not waiting.done()
+    sink.blocked.set()
+    await asyncio.wait_for(waiting, 5)
+    await wait_until(lambda: len(sink.points) == 60)
+
+    sink.failures, sink.calls = 1_000, 0
+    await pipeline.submit(readings("d", 100, 10))
+    await wait_until(lambda: sink.calls >= 2)  # it failed, and is being retried
+    for i in range(11, 20):
+        await pipeline.submit(readings("d", i * 10, 10))
+    await asyncio.wait_for(pipeline.keep_pace(), 1)  # the sink is down: no waiting
+    sink.failures = 0
+    await wait_until(lambda: len(sink.points) == 160)
+    await pipeline.close()
