@@ -257,7 +257,7 @@ def fmt(figures: dict[str, float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--devices", type=int, default=8)
-    parser.add_argument("--messages", type=int, default=40_000, help="per phase of single-reading messages")
+    parser.add_argument("--messages", type=int, default=40_000, help="per phase (10-reading phases: 10x the readings)")
     parser.add_argument("--latency-seconds", type=float, default=10.0)
     parser.add_argument("--gateways", type=int, default=2, help="gateway processes on one shared subscription")
     args = parser.parse_args()
@@ -281,8 +281,7 @@ def main() -> None:
             return [(d, token) for d, (_, token) in created.items()]
 
         def load(topic: str, devices: list[tuple[str, str]], qos: int, size: int, rate: float | None = None) -> Load:
-            messages = args.messages if size == 1 else args.messages // 2
-            return Load(topic, devices, messages - messages % len(devices), size, qos, base_ms, rate)
+            return Load(topic, devices, args.messages - args.messages % len(devices), size, qos, base_ms, rate)
 
         print(
             f"{args.devices} devices in {PROCESSES} publisher processes, {args.gateways} gateway processes,"
