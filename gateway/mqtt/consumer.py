@@ -147,15 +147,14 @@ class Consumer:
             self._up = False
             try:
                 await asyncio.to_thread(self._client.connect, self.login.host, self.login.port, self.login.keepalive_s)
-            except OSError as exc:
-                self.last_error = f"cannot connect: {exc}"
-                log.warning("cannot reach MQTT broker %s:%d: %s", self.login.host, self.login.port, exc)
-            else:
                 while not self._lost.is_set():
                     try:
                         await asyncio.wait_for(self._lost.wait(), MISC_INTERVAL_S)
                     except TimeoutError:
                         self._client.loop_misc()
+            except Exception as exc:  # whatever it was, the consumer must go on trying
+                self.last_error = f"cannot connect: {exc}"
+                log.warning("cannot reach MQTT broker %s:%d: %s", self.login.host, self.login.port, exc)
             delay = 1.0 if self._up else min(delay * 2, 30.0)  # after a working connection, start over
             await asyncio.sleep(delay)
 
@@ -237,6 +236,7 @@ class Consumer:
         self._packets += 1  # a reply's PUBACK
 
     def _readable(self) -> None:
+        generation = self._generation  # taken before reading: a loss while reading makes this batch's acks stale
         for _ in range(READS_PER_WAKEUP):
             seen = self._packets
             if self._client.loop_read() != paho.MQTT_ERR_SUCCESS or self._packets == seen:
@@ -250,7 +250,7 @@ class Consumer:
         if self._inflight >= self._max_inflight:
             self._pause()  # the broker keeps the rest until a batch is done
         assert self._loop is not None
-        task = self._loop.create_task(self._process(batch, self._generation))
+        task = self._loop.create_task(self._process(batch, generation))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

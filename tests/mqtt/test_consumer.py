@@ -1,0 +1,83 @@
+"""The consumer on its own, against the real Mosquitto: batches, replies, holding, and a broker that is not there."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from gateway.mqtt.consumer import BrokerLogin, Consumer, Reply
+from tests.conftest import MqttInfo
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_a_missing_broker_is_reported_and_retried(mosquitto: MqttInfo) -> None:
+    async def handler(messages: list[tuple[str, bytes]]) -> list[Reply | None]:
+        return [None for _ in messages]
+
+    # refused, a name that does not resolve, and one paho refuses outright (ValueError, not OSError)
+    for host in ("127.0.0.1", "host.invalid", ""):
+        consumer = Consumer(
+            BrokerLogin(host, free_port()), f"t-{uuid.uuid4().hex[:8]}", "x/#", handler, max_inflight=10, max_backoff_s=1
+        )
+        await consumer.start()
+        await asyncio.sleep(1.5)
+        try:
+            await consumer.check()
+        except ConnectionError as exc:
+            assert "cannot connect" in str(exc)
+        else:
+            raise AssertionError("a consumer without a broker reported itself ready")
+        assert consumer._runner is not None and not consumer._runner.done()  # still trying
+        await consumer.close()
+
+
+async def test_messages_come_in_batches_and_each_gets_its_reply(mosquitto: MqttInfo) -> None:
+    """Held messages (the handler fails) are offered again, never acked meanwhile; then each one is answered."""
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    batches: list[int] = []
+    failures = 3
+
+    async def handler(messages: list[tuple[str, bytes]]) -> list[Reply | None]:
+        nonlocal failures
+        batches.append(len(messages))
+        if failures:
+            failures -= 1
+            raise RuntimeError("spool full")
+        return [(f"{prefix}/acks", payload) for _, payload in messages]
+
+    consumer = Consumer(
+        BrokerLogin(mosquitto.host, mosquitto.port), prefix, f"{prefix}/in", handler, max_inflight=50, max_backoff_s=0.2
+    )
+    await consumer.start()
+    replies: list[bytes] = []
+    client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311)
+    client.on_message = lambda _c, _u, message: replies.append(message.payload)
+    client.connect(mosquitto.host, mosquitto.port)
+    client.subscribe(f"{prefix}/acks", qos=1)
+    client.loop_start()
+    try:
+        async with asyncio.timeout(10):
+            while not consumer._client.is_connected():
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # the subscriptions are in place
+        for i in range(200):
+            client.publish(f"{prefix}/in", str(i).encode(), qos=1)
+        async with asyncio.timeout(15):
+            while len(replies) < 200:
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+        assert sorted(int(r) for r in replies) == list(range(200))  # each answered once
+        assert len(batches) - 3 < 200  # handled in batches, not one by one
+    finally:
+        client.loop_stop()
+        client.disconnect()
+        await consumer.close()
