@@ -10,7 +10,8 @@ consumer stops reading the socket, so memory stays bounded and the broker keeps 
 A batch whose handler fails is retried with backoff while its messages are held: in a live session the broker
 never redelivers an unacked message, so holding it is the same as not acking it, and nothing is acked before it is
 safe. Acks are never sent across a reconnect: the broker redelivers those messages on the new connection, and a
-stale ack could acknowledge an unrelated message that reuses the packet id.
+stale ack could acknowledge an unrelated message that reuses the packet id. So what is in hand when the connection
+drops is let go (whatever of it reached the spool is written twice, harmlessly: the store overwrites equal points).
 
 MQTT 3.1.1 with a persistent session (clean session off), not MQTT 5: paho decodes MQTT 5 properties on every
 packet, which costs a third of the consumer's throughput, and what MQTT 5 would add does not hold or is not needed.
@@ -177,6 +178,11 @@ class Consumer:
     def _on_disconnect(self, _: paho.Client, __: Any, ___: Any, reason: Any, ____: Any) -> None:
         self._generation += 1
         self._lost.set()
+        # What is in hand can no longer be acked: the broker redelivers it on the next connection. Drop it rather
+        # than hold it (a batch held for a full spool would otherwise stay beside its redelivered copy).
+        if not self._closing:
+            for task in self._tasks:
+                task.cancel()
         if not self._closing:
             self.last_error = f"disconnected: {reason}"
             log.warning("lost the MQTT broker %s:%d (%s); reconnecting", self.login.host, self.login.port, reason)

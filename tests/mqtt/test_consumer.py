@@ -81,3 +81,58 @@ async def test_messages_come_in_batches_and_each_gets_its_reply(mosquitto: MqttI
         client.loop_stop()
         client.disconnect()
         await consumer.close()
+
+
+async def test_what_is_in_hand_when_the_connection_drops_is_let_go(mosquitto: MqttInfo) -> None:
+    """Held messages of a lost connection are dropped, not kept beside their redelivered copies: after the
+    reconnection each message is handled and answered once, from the redelivery."""
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    hold = asyncio.Event()  # set: the handler fails (spool full)
+    hold.set()
+    seen: list[bytes] = []
+
+    async def handler(messages: list[tuple[str, bytes]]) -> list[Reply | None]:
+        if hold.is_set():
+            raise RuntimeError("spool full")
+        seen.extend(payload for _, payload in messages)
+        return [(f"{prefix}/acks", payload) for _, payload in messages]
+
+    consumer = Consumer(
+        BrokerLogin(mosquitto.host, mosquitto.port, keepalive_s=5), prefix, f"{prefix}/in", handler, max_inflight=20,
+        max_backoff_s=0.1,
+    )
+    await consumer.start()
+    replies: list[bytes] = []
+    client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311)
+    client.on_message = lambda _c, _u, message: replies.append(message.payload)
+    client.connect(mosquitto.host, mosquitto.port)
+    client.subscribe(f"{prefix}/acks", qos=1)
+    client.loop_start()
+    try:
+        async with asyncio.timeout(10):
+            while not consumer._client.is_connected():
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+        for i in range(60):
+            client.publish(f"{prefix}/in", str(i).encode(), qos=1)
+        async with asyncio.timeout(10):
+            while consumer._inflight < 20:
+                await asyncio.sleep(0.05)
+        generation = consumer._generation
+        consumer._sock.shutdown(socket.SHUT_RDWR)  # the network drops (noticed by the keepalive: reading is paused)
+        async with asyncio.timeout(20):
+            while consumer._generation < generation + 2 or consumer._inflight < 20:  # back, holding redeliveries
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+        assert consumer._inflight == 20  # the redelivered copies only, not beside the held originals
+        hold.clear()
+        async with asyncio.timeout(15):
+            while len(replies) < 60:
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+        assert sorted(int(r) for r in replies) == list(range(60))  # each answered once
+        assert sorted(int(p) for p in seen) == list(range(60))  # and handled once
+    finally:
+        client.loop_stop()
+        client.disconnect()
+        await consumer.close()
