@@ -3,8 +3,8 @@
 It sits on the ingestion hot path, so it caches twice: a verified signature until the token expires (keyed by
 the token string), and the device's state (exists, enabled, secret version, type rules) for
 ``device_state_cache_ttl_s``. A token that passed both is remembered with its principal until the first of the two
-expires, so a repeat costs one dict lookup. Device changes in this process drop the state at once; other processes see them
-when their entry expires.
+expires, so a repeat costs one dict lookup. Device changes in this process drop the state at once; other processes
+see them when their entry expires.
 """
 
 from __future__ import annotations

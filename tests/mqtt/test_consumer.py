@@ -5,12 +5,47 @@ from __future__ import annotations
 import asyncio
 import socket
 import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.mqtt.consumer import BrokerLogin, Consumer, Reply
+from gateway.mqtt.consumer import BrokerLogin, Consumer, Handler, Reply
 from tests.conftest import MqttInfo
+
+
+@asynccontextmanager
+async def consuming(
+    broker: MqttInfo, prefix: str, handler: Handler, **options: Any
+) -> AsyncIterator[tuple[Consumer, paho.Client, list[bytes]]]:
+    """A consumer of ``<prefix>/in``, connected, and a device-side client collecting what arrives on ``<prefix>/acks``."""
+    keepalive_s = options.pop("keepalive_s", 30)
+    consumer = Consumer(
+        BrokerLogin(broker.host, broker.port, keepalive_s=keepalive_s), prefix, f"{prefix}/in", handler, **options
+    )
+    await consumer.start()
+    replies: list[bytes] = []
+    client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311)
+    client.on_message = lambda _c, _u, message: replies.append(message.payload)
+    client.connect(broker.host, broker.port)
+    client.subscribe(f"{prefix}/acks", qos=1)
+    client.loop_start()
+    try:
+        await until(consumer._client.is_connected, 10)
+        await asyncio.sleep(0.3)  # the subscriptions are in place
+        yield consumer, client, replies
+    finally:
+        client.loop_stop()
+        client.disconnect()
+        await consumer.close()
+
+
+async def until(predicate: Callable[[], bool], within_s: float) -> None:
+    async with asyncio.timeout(within_s):
+        while not predicate():
+            await asyncio.sleep(0.05)
 
 
 def free_port() -> int:
@@ -26,7 +61,12 @@ async def test_a_missing_broker_is_reported_and_retried(mosquitto: MqttInfo) -> 
     # refused, a name that does not resolve, and one paho refuses outright (ValueError, not OSError)
     for host in ("127.0.0.1", "host.invalid", ""):
         consumer = Consumer(
-            BrokerLogin(host, free_port()), f"t-{uuid.uuid4().hex[:8]}", "x/#", handler, max_inflight=10, max_backoff_s=1
+            BrokerLogin(host, free_port()),
+            f"t-{uuid.uuid4().hex[:8]}",
+            "x/#",
+            handler,
+            max_inflight=10,
+            max_backoff_s=1,
         )
         await consumer.start()
         await asyncio.sleep(1.5)
@@ -54,33 +94,13 @@ async def test_messages_come_in_batches_and_each_gets_its_reply(mosquitto: MqttI
             raise RuntimeError("spool full")
         return [(f"{prefix}/acks", payload) for _, payload in messages]
 
-    consumer = Consumer(
-        BrokerLogin(mosquitto.host, mosquitto.port), prefix, f"{prefix}/in", handler, max_inflight=50, max_backoff_s=0.2
-    )
-    await consumer.start()
-    replies: list[bytes] = []
-    client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311)
-    client.on_message = lambda _c, _u, message: replies.append(message.payload)
-    client.connect(mosquitto.host, mosquitto.port)
-    client.subscribe(f"{prefix}/acks", qos=1)
-    client.loop_start()
-    try:
-        async with asyncio.timeout(10):
-            while not consumer._client.is_connected():
-                await asyncio.sleep(0.05)
-        await asyncio.sleep(0.3)  # the subscriptions are in place
+    async with consuming(mosquitto, prefix, handler, max_inflight=50, max_backoff_s=0.2) as (_, client, replies):
         for i in range(200):
             client.publish(f"{prefix}/in", str(i).encode(), qos=1)
-        async with asyncio.timeout(15):
-            while len(replies) < 200:
-                await asyncio.sleep(0.05)
+        await until(lambda: len(replies) >= 200, 15)
         await asyncio.sleep(0.3)
         assert sorted(int(r) for r in replies) == list(range(200))  # each answered once
         assert len(batches) - 3 < 200  # handled in batches, not one by one
-    finally:
-        client.loop_stop()
-        client.disconnect()
-        await consumer.close()
 
 
 async def test_what_is_in_hand_when_the_connection_drops_is_let_go(mosquitto: MqttInfo) -> None:
@@ -97,42 +117,19 @@ async def test_what_is_in_hand_when_the_connection_drops_is_let_go(mosquitto: Mq
         seen.extend(payload for _, payload in messages)
         return [(f"{prefix}/acks", payload) for _, payload in messages]
 
-    consumer = Consumer(
-        BrokerLogin(mosquitto.host, mosquitto.port, keepalive_s=5), prefix, f"{prefix}/in", handler, max_inflight=20,
-        max_backoff_s=0.1,
-    )
-    await consumer.start()
-    replies: list[bytes] = []
-    client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311)
-    client.on_message = lambda _c, _u, message: replies.append(message.payload)
-    client.connect(mosquitto.host, mosquitto.port)
-    client.subscribe(f"{prefix}/acks", qos=1)
-    client.loop_start()
-    try:
-        async with asyncio.timeout(10):
-            while not consumer._client.is_connected():
-                await asyncio.sleep(0.05)
-        await asyncio.sleep(0.3)
+    options = {"keepalive_s": 5, "max_inflight": 20, "max_backoff_s": 0.1}
+    async with consuming(mosquitto, prefix, handler, **options) as (consumer, client, replies):
         for i in range(60):
             client.publish(f"{prefix}/in", str(i).encode(), qos=1)
-        async with asyncio.timeout(10):
-            while consumer._inflight < 20:
-                await asyncio.sleep(0.05)
+        await until(lambda: consumer._inflight >= 20, 10)
         generation = consumer._generation
         consumer._sock.shutdown(socket.SHUT_RDWR)  # the network drops (noticed by the keepalive: reading is paused)
-        async with asyncio.timeout(20):
-            while consumer._generation < generation + 2 or consumer._inflight < 20:  # back, holding redeliveries
-                await asyncio.sleep(0.05)
+        # back, and holding the redeliveries
+        await until(lambda: consumer._generation >= generation + 2 and consumer._inflight >= 20, 20)
         await asyncio.sleep(0.5)
         assert consumer._inflight == 20  # the redelivered copies only, not beside the held originals
         hold.clear()
-        async with asyncio.timeout(15):
-            while len(replies) < 60:
-                await asyncio.sleep(0.05)
+        await until(lambda: len(replies) >= 60, 15)
         await asyncio.sleep(0.5)
         assert sorted(int(r) for r in replies) == list(range(60))  # each answered once
         assert sorted(int(p) for p in seen) == list(range(60))  # and handled once
-    finally:
-        client.loop_stop()
-        client.disconnect()
-        await consumer.close()
