@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from cachetools import LRUCache
 
 from gateway.config import Settings
 from gateway.device_types.schemas import MetricSchema
 from gateway.devices.auth import DevicePrincipal
-from gateway.ingest import metrics
+from gateway.ingest import fast, metrics
 from gateway.ingest.pipeline import Pipeline
 from gateway.ingest.validate import Kind, Limits, MetricRule, ValidationResult, validate
 
@@ -49,19 +50,26 @@ def rules_of(schema: MetricSchema) -> Mapping[str, MetricRule]:
     return rules
 
 
+def _context(device: DevicePrincipal, limits: Limits) -> dict[str, Any]:
+    schema = device.schema
+    return {
+        "device_id": device.device_id,
+        "tags": device.tags,
+        "now_ms": time.time_ns() // 1_000_000,
+        "limits": limits,
+        "schema": rules_of(schema) if schema is not None else None,
+        "allow_unknown_metrics": schema.allow_unknown_metrics if schema is not None else True,
+    }
+
+
 def check(device: DevicePrincipal, document: object, *, kind: Kind, limits: Limits) -> ValidationResult:
     """Validate a document for the device; nothing is spooled or counted yet."""
-    schema = device.schema
-    return validate(
-        document,
-        device_id=device.device_id,
-        tags=device.tags,
-        now_ms=time.time_ns() // 1_000_000,
-        limits=limits,
-        schema=rules_of(schema) if schema is not None else None,
-        allow_unknown_metrics=schema.allow_unknown_metrics if schema is not None else True,
-        kind=kind,
-    )
+    return validate(document, kind=kind, **_context(device, limits))
+
+
+def check_batch(device: DevicePrincipal, batch: fast.Batch, *, limits: Limits) -> ValidationResult | None:
+    """The fast path's verdict on a typed batch: all accepted, or None (then ``check`` the document)."""
+    return fast.readings(batch, **_context(device, limits))
 
 
 async def spool(pipeline: Pipeline, results: Sequence[ValidationResult], transport: str) -> None:

@@ -16,8 +16,8 @@ import orjson
 
 from gateway.devices.auth import DeviceAuthenticator
 from gateway.errors import Unauthorized
-from gateway.ingest import metrics
-from gateway.ingest.accept import check, spool
+from gateway.ingest import fast, metrics
+from gateway.ingest.accept import check, check_batch, spool
 from gateway.ingest.pipeline import Pipeline
 from gateway.ingest.validate import Limits, ValidationResult
 
@@ -78,15 +78,20 @@ class MqttIngest:
             return None, None, ("topic", "the topic names no device")
         if len(payload) > self.max_bytes:
             return device_id, None, ("too_large", f"the message exceeds {self.max_bytes} bytes")
-        try:
-            document = orjson.loads(payload)
-        except orjson.JSONDecodeError as exc:
-            return device_id, None, ("malformed", f"the message is not valid JSON: {exc}")
-        if not isinstance(document, dict):
-            return device_id, None, ("shape", "the message must be a JSON object with a token")
-        cid, token = document.pop("cid", None), document.pop("token", None)
-        if not isinstance(token, str) or not token:
-            return device_id, cid, ("token_missing", "the message carries no device token")
+        batch, document = fast.decode(payload), None
+        if batch is not None and batch.token:
+            cid, token = batch.cid, batch.token
+        else:
+            batch = None
+            try:
+                document = orjson.loads(payload)
+            except orjson.JSONDecodeError as exc:
+                return device_id, None, ("malformed", f"the message is not valid JSON: {exc}")
+            if not isinstance(document, dict):
+                return device_id, None, ("shape", "the message must be a JSON object with a token")
+            cid, token = document.pop("cid", None), document.pop("token", None)
+            if not isinstance(token, str) or not token:
+                return device_id, cid, ("token_missing", "the message carries no device token")
         try:
             device = await self.device_auth.authenticate(token)
         except Unauthorized as exc:
@@ -94,4 +99,10 @@ class MqttIngest:
             return device_id, cid, (reason, exc.detail)
         if device.device_id != device_id:
             return device_id, cid, ("topic_mismatch", "the token belongs to another device than the topic names")
+        if batch is not None:
+            if (result := check_batch(device, batch, limits=self.limits)) is not None:
+                return device_id, cid, result
+            document = orjson.loads(payload)  # something in it needs the validator's reasons
+            del document["token"]
+            document.pop("cid", None)
         return device_id, cid, check(device, document, kind="native", limits=self.limits)

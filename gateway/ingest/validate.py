@@ -114,7 +114,7 @@ _JSON_TYPES: Final[Mapping[type, str]] = {
     dict: "object",
 }
 _NAME_CACHE_SIZE: Final = 4096
-_good_names: set[str] = set()  # memo of names that passed _name_fault; cleared when full, never wrong
+known_names: set[str] = set()  # memo of names that passed _name_fault (not tag collisions); cleared when full
 
 
 class MalformedDocument(ValueError):
@@ -285,7 +285,7 @@ class _Check:
             faults.append(_values_fault(values, self.limits.max_metrics))
             return faults
         out: dict[str, Value] | None = None  # a copy, made only if a value changes form
-        good, tags, schema = _good_names, self.tags, self.schema
+        good, tags, schema = known_names, self.tags, self.schema
         for name, value in values.items():
             if (name not in good or name in tags) and not self.name_ok("values.", name, faults):
                 continue
@@ -499,9 +499,9 @@ def _name_fault(name: object) -> str | None:
         return "not a metric name; use a letter, then up to 63 letters, digits, '_', '.' or '-'"
     if name.lower() in RESERVED_NAMES:
         return "is reserved (a storage tag or column)"
-    if len(_good_names) >= _NAME_CACHE_SIZE:
-        _good_names.clear()
-    _good_names.add(name)
+    if len(known_names) >= _NAME_CACHE_SIZE:
+        known_names.clear()
+    known_names.add(name)
     return None
 
 

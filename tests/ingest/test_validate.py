@@ -261,7 +261,7 @@ def test_metric_names_may_not_collide_with_device_tags() -> None:
 def test_name_cache_stays_bounded() -> None:
     names = {f"m{i}": 1.0 for i in range(5000)}
     assert one(names, limits=Limits(max_metrics=5000)).accepted == 1
-    assert len(validate_module._good_names) <= 4096
+    assert len(validate_module.known_names) <= 4096
 
 
 def test_booleans_stay_booleans_and_are_not_numbers() -> None:

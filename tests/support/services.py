@@ -156,6 +156,7 @@ class Influx(Server):
             "--reporting-disabled",
             "--log-level=warn",
             "--storage-wal-fsync-delay=0s",
+            "--pprof-disabled",  # as in docker-compose.yml: profiling by default costs InfluxDB a quarter of its CPU
         ]
 
     @property
