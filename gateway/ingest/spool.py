@@ -22,10 +22,10 @@ import os
 import struct
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 
 _HEADER = struct.Struct(">II")
@@ -37,8 +37,7 @@ class SpoolFull(Exception):
     """The spool holds its quota of unconfirmed data: the caller must push back, never drop."""
 
 
-@dataclass(frozen=True, order=True, slots=True)
-class Position:
+class Position(msgspec.Struct, frozen=True, order=True, gc=False):  # one per record: a struct is cheap to build
     segment: int
     offset: int
 

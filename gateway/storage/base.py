@@ -7,26 +7,29 @@ same device, metric and timestamp again overwrites the same point, so a replay a
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, Protocol
+
+import msgspec
 
 Value = float | int | bool | str
 Aggregate = Literal["mean", "min", "max", "count", "last"]
 AGGREGATES: tuple[Aggregate, ...] = ("mean", "min", "max", "count", "last")
 
 
-@dataclass(slots=True)
-class Reading:
+class Reading(msgspec.Struct, gc=False):
     """One validated sample of one device: several metrics at one instant (epoch milliseconds, UTC).
 
-    Treated as immutable. Not ``frozen``: a frozen dataclass costs three times as much to build, and one is
-    built per reading on both the request and the drain path.
+    Treated as immutable. A msgspec struct, not a dataclass: one is built per reading on the request and the drain
+    path, and a struct costs a sixth as much to build. ``gc=False``: readings wait by the hundred thousand in the
+    spool's tail and in batches, and the cyclic collector need not scan them (they hold only strings, numbers
+    and the device's dicts, never a cycle).
     """
 
     device_id: str
     ts_ms: int
     values: Mapping[str, Value]
-    tags: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = msgspec.field(default_factory=dict)
 
 
 class PermanentWriteError(Exception):
