@@ -4,7 +4,8 @@ Starts a private Mosquitto (persistence on, no queue limits) and InfluxDB 2.x, a
 serve`, one data directory, like uvicorn workers) sharing the subscription on loopback, then for QoS 0 and QoS 1, with messages of 1 and of 10 readings, from
 several devices (one connection each) of the raw-socket publisher in bench/mqttload.py, the same in every phase:
   1. raw broker: the same messages to a plain paho subscriber (no gateway), until it received them all;
-  2. gateway: until every reading is queryable in InfluxDB; lost = published - stored (distinct points),
+  2. gateway: until every reading is queryable in InfluxDB (the end: the gateways' last store write, from their
+     /metrics); lost = published - stored (distinct points),
      duplicated = readings the gateway accepted beyond those published (redeliveries);
   3. latency from publish to queryable of probe readings sent during a QoS 1 load at half the gateway's rate.
 Every phase is bounded in count and time. Prints figures, asserts nothing.
@@ -32,7 +33,7 @@ from influxdb_client import InfluxDBClient
 from paho.mqtt.enums import CallbackAPIVersion
 
 from bench import mqttload
-from tests.mqtt.support import accepted, gateway_env, register, written
+from tests.mqtt.support import accepted, gateway_env, last_write, register, written
 from tests.support.process import GatewayProcess
 from tests.support.services import Influx, Mosquitto, new_server
 
@@ -190,7 +191,8 @@ def gateway_phase(
         time.sleep(1)
         if (now_stored := count_stored(influx, phase)) > stored:
             stored, progressed = now_stored, time.time()
-    seconds = progressed - began
+    # The end is the gateways' own time of their last store write, not when a poll happened to see it.
+    seconds = max(min(max(last_write(g.url) for g in gateways), progressed), began + 1e-3) - began
     return {
         "msg/s": stored / load.size / seconds,
         "readings/s": stored / seconds,

@@ -17,6 +17,12 @@ SPOOL_DEPTH = Gauge(
     multiprocess_mode="livesum",
 )
 READINGS_WRITTEN = Counter("gateway_readings_written_total", "Readings the sink stored (queryable from then on)")
+# For alerting on a store that stopped taking writes, and for benches: when the last readings became queryable.
+SINK_LAST_WRITE = Gauge(
+    "gateway_sink_last_write_timestamp_seconds",
+    "Unix time of the last successful sink write",
+    multiprocess_mode="max",
+)
 SINK_BATCHES = Counter("gateway_sink_batches_total", "Batches written to the sink, by outcome", ["outcome"])
 SINK_RETRIES = Counter("gateway_sink_retries_total", "Failed sink writes that will be retried")
 SINK_LATENCY = Histogram(

@@ -259,6 +259,7 @@ class Pipeline:
             return False
         metrics.SINK_BATCHES.labels("ok").inc()
         metrics.READINGS_WRITTEN.inc(len(chunk))
+        metrics.SINK_LAST_WRITE.set_to_current_time()
         self.sink_healthy = True
         self._notify(chunk)
         return True

@@ -6,11 +6,14 @@ The same guarantees against real InfluxDB and a killed gateway process are prove
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
+from gateway.ingest import metrics
 from gateway.ingest import pipeline as pipeline_module
 from gateway.ingest import spool as spool_module
 from gateway.ingest.pipeline import PermanentWriteError, Pipeline, SpoolFull, to_payload
@@ -81,13 +84,21 @@ async def test_everything_submitted_reaches_the_sink_once_in_order(tmp_path: Pat
 async def test_failing_sink_is_retried_without_loss(tmp_path: Path) -> None:
     sink = MemorySink(failures=4)
     pipeline = make(sink, tmp_path)
+    metrics.SINK_LAST_WRITE.set(0.0)
+
+    def last_write() -> float | None:
+        return REGISTRY.get_sample_value("gateway_sink_last_write_timestamp_seconds")
+
     await pipeline.start()
     for i in range(10):
         await pipeline.submit(readings("d", i * 10, 10))
+    await wait_until(lambda: sink.calls >= 3)
+    assert last_write() == 0.0  # nothing stored yet: an alert on a stale store would fire
     await wait_until(lambda: len(sink.points) == 100)
     await pipeline.close()
     assert sink.calls >= 5
     assert sorted(ts for _, ts, _ in sink.points) == list(range(100))
+    assert abs((last_write() or 0.0) - time.time()) < 5
 
 
 async def test_replay_after_an_unclean_stop(tmp_path: Path) -> None:

@@ -80,13 +80,22 @@ def _metrics_client() -> httpx.Client:
 
 def accepted(base_url: str, prefix: str = 'gateway_readings_accepted_total{transport="mqtt"}') -> float:
     """Readings a gateway process accepted over MQTT so far (or another counter of its /metrics)."""
-    lines = _metrics_client().get(f"{base_url}/metrics").text.splitlines()
+    try:
+        reply = _metrics_client().get(f"{base_url}/metrics")
+    except httpx.ReadError:  # the server closed the kept-alive connection as the request went out: ask again
+        reply = _metrics_client().get(f"{base_url}/metrics")
+    lines = reply.text.splitlines()
     return sum(float(line.split()[-1]) for line in lines if line.startswith(prefix))
 
 
 def written(base_url: str) -> float:
     """Readings a gateway stored in its sink so far: cheap to poll, unlike counting points in InfluxDB."""
     return accepted(base_url, "gateway_readings_written_total")
+
+
+def last_write(base_url: str) -> float:
+    """Unix time of the gateway's last successful store write (0 before the first)."""
+    return accepted(base_url, "gateway_sink_last_write_timestamp_seconds")
 
 
 def readings(first: int, count: int, base_ms: int) -> list[dict[str, Any]]:
