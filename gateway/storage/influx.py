@@ -50,9 +50,6 @@ class LineEncoder:
         self.measurement = measurement
         self._series: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
         self._keys: dict[str, str] = {}
-        self._last_device: str | None = None
-        self._last_tags: Mapping[str, str] | None = None
-        self._last_series = ""
 
     def series(self, device_id: str, tags: Mapping[str, str]) -> str:
         key = (device_id, tuple(sorted(tags.items())))
@@ -73,24 +70,39 @@ class LineEncoder:
             key = self._keys[metric] = LinePoint("m").field(metric, 0.5).to_line_protocol()[2:-4]
         if isinstance(value, bool):
             return f"{key}={'true' if value else 'false'}"
-        text = str(float(value))
-        return f"{key}={text[:-2] if text.endswith('.0') else text}"
+        return f"{key}={str(float(value)).removesuffix('.0')}"
 
-    def line(self, reading: Reading) -> str:
-        # Readings of one request share their device id and tags objects: skip the series lookup for those.
-        if reading.device_id is not self._last_device or reading.tags is not self._last_tags:
-            self._last_device, self._last_tags = reading.device_id, reading.tags
-            self._last_series = self.series(reading.device_id, reading.tags)
-        keys = self._keys
-        fields = []
-        for metric, value in reading.values.items():
-            key = keys.get(metric)
-            if key is not None and value.__class__ is float:
-                text = repr(value)
-                fields.append(f"{key}={text[:-2] if text.endswith('.0') else text}")
+    def lines(self, batch: Sequence[Reading]) -> str:
+        """The batch's lines, joined. One loop for the whole batch: it runs for every reading stored."""
+        keys, field, series_of = self._keys, self.field, self.series
+        out: list[str] = []
+        device: str | None = None
+        tags: Mapping[str, str] | None = None
+        series = ""
+        for reading in batch:
+            # Readings of one message share their device id and tags objects: skip the series lookup for those.
+            if reading.device_id is not device or reading.tags is not tags:
+                device, tags = reading.device_id, reading.tags
+                series = series_of(device, tags)
+            values = reading.values
+            if len(values) == 1:  # the usual reading; the same expression as below, without a list to join
+                ((metric, value),) = values.items()
+                fields = (
+                    f"{key}={repr(value).removesuffix('.0')}"
+                    if value.__class__ is float and (key := keys.get(metric)) is not None
+                    else field(metric, value)
+                )
             else:
-                fields.append(self.field(metric, value))
-        return f"{self._last_series} {','.join(fields)} {reading.ts_ms}"
+                fields = ",".join(
+                    [
+                        f"{key}={repr(value).removesuffix('.0')}"
+                        if value.__class__ is float and (key := keys.get(metric)) is not None
+                        else field(metric, value)
+                        for metric, value in values.items()
+                    ]
+                )
+            out.append(f"{series} {fields} {reading.ts_ms}")
+        return "\n".join(out)
 
 
 class InfluxStore:
@@ -106,8 +118,7 @@ class InfluxStore:
     async def write(self, batch: Sequence[Reading]) -> None:
         if not batch:
             return
-        line = self._encoder.line
-        body = gzip.compress("\n".join([line(r) for r in batch]).encode(), GZIP_LEVEL)
+        body = gzip.compress(self._encoder.lines(batch).encode(), GZIP_LEVEL)
         try:
             await self._writes.post_write_async(
                 org=self._org,

@@ -25,16 +25,17 @@ def test_encoder_matches_point(reading: Reading) -> None:
     encoder = LineEncoder("readings")
     expected = to_line(reading, "readings")
     # Fields may come in another order; the line's series, fields and timestamp must be the same.
-    got = encoder.line(reading)
+    got = encoder.lines([reading])
     assert _same_series(got, expected)
     assert _fields(got) == _fields(expected)
     assert got.rsplit(" ", 1)[1] == expected.rsplit(" ", 1)[1]
-    assert encoder.line(reading) == got  # the cached path gives the same line
+    assert encoder.lines([reading]) == got  # the cached path gives the same line
+    assert encoder.lines([reading, reading]) == f"{got}\n{got}"  # and so does the same series again
 
 
 def test_integers_are_written_as_floats() -> None:
     # Validation already makes every number a float; a replayed int must not become an InfluxDB integer field.
-    assert LineEncoder("m").line(Reading("d", 1, {"n": 21})) == "m,device_id=d n=21 1"
+    assert LineEncoder("m").lines([Reading("d", 1, {"n": 21})]) == "m,device_id=d n=21 1"
 
 
 def _fields(line: str) -> list[str]:
