@@ -60,10 +60,8 @@ def readings(
     allow_unknown_metrics: bool,
 ) -> ValidationResult | None:
     """Every reading of the batch accepted, or None when any of them needs the validator's verdict."""
-    items = batch.readings
-    if not 0 < len(items) <= limits.max_readings or (
-        batch.device_id is not msgspec.UNSET and batch.device_id != device_id
-    ):
+    items, unset = batch.readings, msgspec.UNSET
+    if not 0 < len(items) <= limits.max_readings or (batch.device_id is not unset and batch.device_id != device_id):
         return None
     earliest, latest, max_metrics = (
         now_ms - limits.max_past_age_ms,
@@ -71,25 +69,23 @@ def readings(
         limits.max_metrics,
     )
     accepted: list[Reading] = []
-    times: set[int] = set()
     for item in items:
         ts, values = item.ts, item.values
-        if ts is msgspec.UNSET:
+        if ts is unset:
             ts = now_ms
         elif not earliest <= ts <= latest:
             return None
-        if (
-            not 0 < len(values) <= max_metrics
-            or not known_names.issuperset(values)
-            or not tags.keys().isdisjoint(values)
-            or (item.device_id is not msgspec.UNSET and item.device_id != device_id)
-            or (schema is not None and not _obeys(values, schema, allow_unknown_metrics))
-        ):
+        if not 0 < len(values) <= max_metrics or (item.device_id is not unset and item.device_id != device_id):
             return None
-        times.add(ts)
         accepted.append(Reading(device_id, ts, values, tags))
-    if len(times) != len(accepted):
-        return None  # a duplicate time: the validator says which
+    names = set().union(*[item.values for item in items])  # the names of all readings, checked at once
+    if (
+        not known_names.issuperset(names)
+        or not tags.keys().isdisjoint(names)
+        or (schema is not None and not all(_obeys(item.values, schema, allow_unknown_metrics) for item in items))
+        or len({reading.ts_ms for reading in accepted}) != len(accepted)  # a duplicate time: the validator says which
+    ):
+        return None
     return ValidationResult(readings=accepted)
 
 
