@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -10,9 +11,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import paho.mqtt.client as paho
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.mqtt.consumer import BrokerLogin, Consumer, Handler, Reply
+from gateway.mqtt.consumer import BrokerLogin, Consumer, Handler, PacketLog, Reply, make_client
 from tests.conftest import MqttInfo
 
 
@@ -133,3 +135,20 @@ async def test_what_is_in_hand_when_the_connection_drops_is_let_go(mosquitto: Mq
         await asyncio.sleep(0.5)
         assert sorted(int(r) for r in replies) == list(range(60))  # each answered once
         assert sorted(int(p) for p in seen) == list(range(60))  # and handled once
+
+
+def test_paho_packet_lines_are_dropped_unless_debug_was_on(caplog: pytest.LogCaptureFixture) -> None:
+    logger = logging.getLogger("gateway.mqtt.paho.test")
+    client = make_client(BrokerLogin("127.0.0.1", 1), "packet-log")
+    with caplog.at_level(logging.INFO, logger.name):
+        quiet = PacketLog(logger)
+        client.enable_logger(quiet)  # type: ignore[arg-type]
+        client._easy_log(paho.MQTT_LOG_DEBUG, "Received PUBLISH (m%d)", 1)
+        client._easy_log(paho.MQTT_LOG_ERR, "failed to receive on socket: %s", "reset")
+    with caplog.at_level(logging.DEBUG, logger.name):
+        client.enable_logger(PacketLog(logger))  # type: ignore[arg-type]
+        client._easy_log(paho.MQTT_LOG_DEBUG, "Received PUBLISH (m%d)", 2)
+    assert [(r.levelno, r.getMessage()) for r in caplog.records if r.name == logger.name] == [
+        (logging.ERROR, "failed to receive on socket: reset"),
+        (logging.DEBUG, "Received PUBLISH (m2)"),
+    ]
