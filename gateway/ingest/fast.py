@@ -51,7 +51,6 @@ def decode(payload: bytes) -> Batch | None:
 
 def readings(
     batch: Batch,
-    *,
     device_id: str,
     tags: Mapping[str, str],
     now_ms: int,
