@@ -156,6 +156,7 @@ async def main(seconds: int, settings: list[str]) -> None:
         "GATEWAY_INFLUX_MEASUREMENT": measurement, "GATEWAY_LOG_LEVEL": "warning",
     } | dict(s.split("=", 1) for s in settings)  # fmt: skip
     gateway = GatewayProcess(workdir / "gw", env, workers=2).start()
+    finished = False
     try:
         async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as http:
             admin = await login(http, *ADMIN)
@@ -198,10 +199,14 @@ async def main(seconds: int, settings: list[str]) -> None:
             f"  latency   request -> queryable under load  p50 {pct(latencies, 50) * 1000:>7.0f} ms   p99 {pct(latencies, 99) * 1000:>7.0f} ms  ({len(latencies)} probes)"
         )
         print(f"  memory    gateway peak RSS (largest worker)        {gateway.peak_rss_kib() / 1024:>12.0f} MB")
+        finished = True
     finally:
         gateway.stop()
         influx.destroy()
-        shutil.rmtree(workdir, ignore_errors=True)
+        if finished:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            print(f"the bench failed; the gateway's log is kept: {workdir / 'gw' / 'gateway.log'}")
 
 
 if __name__ == "__main__":
