@@ -67,10 +67,8 @@ class MqttIngest:
             if isinstance(result, tuple):
                 metrics.READINGS_REJECTED.labels(TRANSPORT, result[0]).inc()
                 body = {"cid": cid, "error": result[1], "reason": result[0]}
-            elif result.rejected or result.document_errors:
+            else:
                 body = {"cid": cid, **result.to_json()}
-            else:  # the usual reply, without building the general one
-                body = {"cid": cid, "accepted": len(result.readings), "rejected": []}
             replies.append(None if device_id is None else (ack_topic(device_id), orjson.dumps(body)))
         return replies
 
